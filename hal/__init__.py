@@ -1,0 +1,3 @@
+"""HAL: hybrid active learning — study the training cost of pool-based active learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Model backends with one interface: reset, fit on indices, predict probabilities."""

@@ -1,0 +1,157 @@
+"""The learner interface and the torch training loop every backend shares.
+
+A learner owns a torch module and its *initial* weights (pretrained checkpoint + a head seeded
+once from the run seed). ``reset`` returns to them, so ``retrain`` means the same on every
+backend; ``fit`` warm-starts from whatever the module holds now.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class FitResult:
+    """What one call of ``fit`` cost: wall seconds, examples processed (epochs x examples)."""
+
+    seconds: float
+    samples: int
+    epochs_run: int
+    final_loss: float
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when present."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _sync(device: torch.device) -> None:
+    # CUDA kernels run asynchronously: synchronise before reading the clock.
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class TorchLearner(ABC):
+    """Shared reset / fit / predict / shrink-and-perturb over ``self.model``.
+
+    Subclasses build ``self.model`` (seeded) and implement ``batches`` and ``logits``.
+    """
+
+    model: nn.Module
+    multilabel: bool
+    device: torch.device
+    weight_decay: float = 0.0
+    batch_size: int = 16
+    eval_batch_size: int = 256
+
+    def _remember_initial_weights(self) -> None:
+        self._initial_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    @abstractmethod
+    def batches(self, idx: np.ndarray, y: np.ndarray | None, batch_size: int,
+                generator: torch.Generator | None) -> Iterator[tuple[Any, torch.Tensor | None]]:
+        """Yield ``(inputs, targets)`` on ``self.device``; shuffled when ``generator`` is given."""
+
+    @abstractmethod
+    def logits(self, inputs: Any) -> torch.Tensor:
+        """Forward pass returning ``(batch, classes)`` logits."""
+
+    @abstractmethod
+    def fresh_state(self, seed: int) -> dict[str, torch.Tensor]:
+        """Weights of a freshly initialised model of the same shape (shrink-and-perturb noise)."""
+
+    def reset(self) -> None:
+        """Back to the initial weights."""
+        self.model.load_state_dict(self._initial_state)
+
+    def warm_start(self, shrink: float, perturb: float, seed: int) -> None:
+        """Shrink-and-perturb: θ ← shrink·θ + perturb·θ_fresh. (1, 0) leaves θ unchanged."""
+        if shrink == 1.0 and perturb == 0.0:
+            return
+        fresh = self.fresh_state(seed) if perturb else None
+        with torch.no_grad():
+            for name, tensor in self.model.state_dict().items():
+                if not tensor.is_floating_point():
+                    continue
+                tensor.mul_(shrink)
+                if fresh is not None:
+                    tensor.add_(fresh[name].to(tensor.device), alpha=perturb)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.multilabel:
+            return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        return nn.functional.cross_entropy(logits, targets)
+
+    def fit(self, idx: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int,
+            patience: int = 0) -> FitResult:
+        """Train on ``idx`` with labels ``y`` for up to ``epochs`` epochs with a fresh AdamW and
+        linear decay. With ``patience`` > 0 stop once the epoch's training loss has not improved
+        by 1% for that many epochs. Only the training itself is timed."""
+        idx = np.asarray(idx)
+        if len(idx) == 0:
+            return FitResult(0.0, 0, 0, float("nan"))
+        torch.manual_seed(seed)  # dropout and any other global-RNG use: reproducible per round
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=self.weight_decay)
+        steps = epochs * ((len(idx) + self.batch_size - 1) // self.batch_size)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+        self.model.train()
+        _sync(self.device)
+        start = time.perf_counter()
+        samples, best, stale, epoch_loss, epochs_run = 0, float("inf"), 0, float("nan"), 0
+        for _ in range(epochs):
+            total = torch.zeros((), device=self.device)
+            for inputs, targets in self.batches(idx, y, self.batch_size, generator):
+                loss = self.loss(self.logits(inputs), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total += loss.detach() * len(targets)
+                samples += len(targets)
+            epochs_run += 1
+            epoch_loss = float(total) / len(idx)
+            if patience:
+                if epoch_loss < best * 0.99:
+                    best, stale = epoch_loss, 0
+                else:
+                    stale += 1
+                    if stale >= patience:
+                        break
+        _sync(self.device)
+        return FitResult(time.perf_counter() - start, samples, epochs_run, epoch_loss)
+
+    @torch.no_grad()
+    def predict_proba(self, idx: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` (softmax), or per-label ones (sigmoid) if multi-label."""
+        self.model.eval()
+        out = []
+        for inputs, _ in self.batches(np.asarray(idx), None, self.eval_batch_size, None):
+            logits = self.logits(inputs).float()
+            probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+            out.append(probs.cpu())
+        if not out:
+            return np.zeros((0, self.num_outputs), dtype=np.float32)
+        return torch.cat(out).numpy()
+
+    @property
+    @abstractmethod
+    def num_outputs(self) -> int:
+        """Number of classes / labels."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Current weights (on CPU) for checkpoints."""
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore weights saved by ``state_dict``."""
+        self.model.load_state_dict(state)

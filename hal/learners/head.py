@@ -1,0 +1,76 @@
+"""A trainable head (linear, or a one-hidden-layer MLP) in torch over fixed features.
+
+Used by the ``tfidf`` learner (sparse TF-IDF rows) and the ``embedding`` learner (dense frozen
+encoder embeddings). Same reset / fit / predict semantics as the transformer learner.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from hal.learners.base import TorchLearner, resolve_device
+
+
+def build_head(in_features: int, num_outputs: int, hidden_size: int, seed: int) -> nn.Module:
+    """Linear head (``hidden_size`` 0) or Linear-ReLU-Linear, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    if hidden_size == 0:
+        return nn.Linear(in_features, num_outputs)
+    return nn.Sequential(nn.Linear(in_features, hidden_size), nn.ReLU(),
+                         nn.Linear(hidden_size, num_outputs))
+
+
+class HeadLearner(TorchLearner):
+    """A head over a feature matrix (CSR or dense) whose rows are indexed like the corpus."""
+
+    def __init__(self, features: sp.csr_matrix | np.ndarray, num_outputs: int, *, multilabel: bool,
+                 hidden_size: int, seed: int, batch_size: int, weight_decay: float,
+                 device: str = "cpu") -> None:
+        self.features = features
+        self._num_outputs = num_outputs
+        self.multilabel = multilabel
+        self.hidden_size = hidden_size
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.device = resolve_device(device)
+        self.eval_batch_size = 1024
+        self.model = build_head(features.shape[1], num_outputs, hidden_size, seed).to(self.device)
+        self._remember_initial_weights()
+
+    @property
+    def num_outputs(self) -> int:
+        return self._num_outputs
+
+    def fresh_state(self, seed: int) -> dict[str, torch.Tensor]:
+        fresh = build_head(self.features.shape[1], self._num_outputs, self.hidden_size, seed)
+        return fresh.state_dict()
+
+    def _rows(self, idx: np.ndarray) -> torch.Tensor:
+        rows = self.features[idx]
+        if sp.issparse(rows):
+            rows = rows.toarray()
+        return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(self.device)
+
+    def batches(self, idx: np.ndarray, y: np.ndarray | None, batch_size: int,
+                generator: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        if generator is None:
+            # Evaluation: densify chunk by chunk so a large pool never sits dense in memory.
+            for start in range(0, len(idx), batch_size):
+                yield self._rows(idx[start:start + batch_size]), None
+            return
+        # Training sets are small (the labeled set): densify once, then slice minibatches.
+        x = self._rows(idx)
+        target = torch.as_tensor(y, dtype=torch.float32 if self.multilabel else torch.long,
+                                 device=self.device)
+        order = torch.randperm(len(idx), generator=generator).to(self.device)
+        for start in range(0, len(idx), batch_size):
+            take = order[start:start + batch_size]
+            yield x[take], target[take]
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
