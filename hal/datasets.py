@@ -1,0 +1,404 @@
+"""Load a dataset into a ``Corpus``: named datasets, the synthetic one, or any folder of splits.
+
+Named datasets (``ag_news``, ``imdb``, ``jigsaw``) are looked for as ``<dir>/<name>/train.parquet``
+and ``test.parquet`` (or ``.csv``) in, in order: ``cfg.data_dir``, ``$HAL_DATA_DIR``, the repo's
+``data/``; then on the Hugging Face hub. Anything else in ``cfg.dataset`` is a directory holding
+``train`` and ``test`` files with ``cfg.text_column`` / ``cfg.label_column``. Every problem with
+the data is a one-line ``HalError`` that says how to fix it; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from hal.config import NAMED_DATASETS, RunConfig
+from hal.corpus import Corpus
+from hal.errors import HalError
+from hal.synthetic import label_names as synthetic_label_names
+from hal.synthetic import make_synthetic
+
+# The repo's own data/ folder (what data/prepare.py writes), found from the package location so
+# it does not depend on the working directory (Ray Tune trials run in their own directories).
+REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+SPLITS = ("train", "test")
+SUFFIXES = (".parquet", ".csv")
+JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+HUB_PROBE_TIMEOUT_S = 5.0
+_CACHE_SIZE = 8  # a few corpora at once; IMDb alone holds ~65 MB of text
+
+
+@dataclass(frozen=True)
+class NamedDataset:
+    """What HAL knows about a named dataset: its class names and where the hub keeps it."""
+
+    label_names: tuple[str, ...]
+    hub_repo: str | None
+
+
+NAMED = {
+    "ag_news": NamedDataset(("World", "Sports", "Business", "Sci/Tech"), "fancyzhx/ag_news"),
+    "imdb": NamedDataset(("negative", "positive"), "stanfordnlp/imdb"),
+    # Jigsaw is a Kaggle competition dataset: no copy on the hub may be downloaded freely.
+    "jigsaw": NamedDataset(("non-toxic", "toxic"), None),
+}
+
+
+def load_corpus(cfg: RunConfig) -> Corpus:
+    """Load ``cfg.dataset`` as a ``Corpus`` with a seeded, stratified validation split.
+
+    The validation split is carved from train with ``cfg.val_size`` (a fraction, or a count when
+    >= 1) and ``cfg.data_seed``; ``pool`` is the rest of train. ``texts`` holds train then test.
+    Corpora are cached in-process, so repeated calls return the *same* object: do not mutate it.
+    """
+    val_size = _val_size(cfg.val_size)
+    if cfg.multilabel and cfg.dataset != "jigsaw":  # as RunConfig.validate, for unvalidated configs
+        raise HalError("multilabel is only available for --dataset jigsaw")
+    if cfg.dataset == "synthetic":
+        return _synthetic_corpus(cfg.synthetic_classes, cfg.synthetic_size,
+                                 float(cfg.synthetic_imbalance), float(cfg.synthetic_noise),
+                                 val_size, cfg.data_seed)
+    if cfg.dataset in NAMED:
+        return _named_corpus(cfg, val_size)
+    path = Path(cfg.dataset).expanduser()
+    if path.is_dir():
+        files = _split_files(path)
+        if files is None:
+            raise HalError(f"dataset folder {str(path)!r} needs train and test files "
+                           f"(.parquet or .csv), found {_listing(path)}")
+        return _cached_files(path.resolve().name, files, _stamp(files), cfg.text_column,
+                             cfg.label_column, False, val_size, cfg.data_seed, None)
+    if path.is_file():
+        raise HalError(f"dataset {cfg.dataset!r} is a file: pass the directory that holds its "
+                       "train and test files (.parquet or .csv)")
+    raise HalError(f"unknown dataset {cfg.dataset!r}: choose one of {', '.join(NAMED_DATASETS)}, "
+                   "or pass a directory holding train and test files (.parquet or .csv)")
+
+
+def search_dirs(data_dir: str | None) -> list[Path]:
+    """Folders searched for ``<name>/``: ``data_dir``, ``$HAL_DATA_DIR``, the repo's ``data/``."""
+    dirs = []
+    for what, value in (("--data-dir", data_dir), ("HAL_DATA_DIR", os.environ.get("HAL_DATA_DIR"))):
+        if value:
+            path = Path(value).expanduser().resolve()
+            if not path.is_dir():
+                raise HalError(f"{what} {value!r} is not a directory: point it at the folder "
+                               "holding <dataset>/train.parquet and <dataset>/test.parquet")
+            dirs.append(path)
+    dirs.append(REPO_DATA_DIR)
+    return dirs
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+
+def _named_corpus(cfg: RunConfig, val_size: float | int) -> Corpus:
+    name = cfg.dataset
+    dirs = search_dirs(cfg.data_dir)
+    for base in dirs:
+        folder = base / name
+        if folder.is_dir():
+            files = _split_files(folder)
+            if files is None:  # a half-prepared folder is a mistake to report, not to skip
+                raise HalError(f"dataset folder {str(folder)!r} needs train and test files "
+                               f"(.parquet or .csv), found {_listing(folder)}: "
+                               f"re-run python data/prepare.py {name}")
+            return _cached_files(name, files, _stamp(files), cfg.text_column, cfg.label_column,
+                                 cfg.multilabel, val_size, cfg.data_seed, name)
+    looked = ", ".join(str(d / name) for d in dirs)
+    reason = hub_unavailable(name)
+    if reason is None:
+        return _cached_hub(name, cfg.multilabel, val_size, cfg.data_seed)
+    if name == "jigsaw":
+        fix = ("download train.csv of Kaggle's Jigsaw Toxic Comment Classification Challenge and "
+               "run python data/prepare.py jigsaw --from-csv DIR, or pass --data-dir DIR holding "
+               "jigsaw/train.parquet and jigsaw/test.parquet (see data/README.md)")
+    else:
+        fix = (f"pass --data-dir DIR holding {name}/train.parquet and {name}/test.parquet, or set "
+               "HAL_DATA_DIR (see data/README.md)")
+    raise HalError(f"dataset {name!r} not found locally (looked in {looked}) and {reason}: {fix}")
+
+
+def hub_unavailable(name: str) -> str | None:
+    """Why the hub cannot serve ``name`` right now, or ``None`` when it looks reachable."""
+    repo = NAMED[name].hub_repo
+    if repo is None:
+        return f"{name} has no freely downloadable copy on the Hugging Face hub"
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"the Hugging Face hub is switched off ({var} is set)"
+    # A quick probe first: datasets.load_dataset retries an unreachable hub for ~25 s.
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    try:
+        request = urllib.request.Request(f"{endpoint}/api/datasets/{repo}", method="HEAD")
+        urllib.request.urlopen(request, timeout=HUB_PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        pass  # the server answered, so the hub is reachable; load_dataset reports the rest
+    except (OSError, ValueError):
+        return "the Hugging Face hub is unreachable"
+    return None
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _cached_hub(name: str, multilabel: bool, val_size: float | int, seed: int) -> Corpus:
+    repo = NAMED[name].hub_repo
+    try:
+        import datasets  # heavy import, only needed on this path
+
+        hub = datasets.load_dataset(repo)
+        train, test = hub["train"].to_pandas(), hub["test"].to_pandas()
+    except Exception as exc:  # any failure here is "the hub could not serve it"
+        raise HalError(f"loading {name!r} from the Hugging Face hub ({repo}) failed "
+                       f"({type(exc).__name__}): pass --data-dir DIR holding {name}/train.parquet "
+                       f"and {name}/test.parquet (see data/README.md)") from None
+    return _build(name, train, test, "text", "label", multilabel, val_size, seed, name,
+                  source=f"Hugging Face hub {repo}", where=(f"{repo} train", f"{repo} test"))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _cached_files(name: str, files: tuple[Path, Path], stamp: tuple, text_column: str,
+                  label_column: str, multilabel: bool, val_size: float | int, seed: int,
+                  named: str | None) -> Corpus:
+    # ``stamp`` (size and mtime of both files) is only part of the cache key: a rewritten file
+    # is loaded again.
+    columns = [text_column, *(JIGSAW_LABELS if multilabel else (label_column,))]
+    train, test = (_read_table(path, columns) for path in files)
+    return _build(name, train, test, text_column, label_column, multilabel, val_size, seed, named,
+                  source=str(files[0].parent), where=tuple(str(p) for p in files))
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _synthetic_corpus(num_classes: int, size: int, imbalance: float, noise: float,
+                      val_size: float | int, seed: int) -> Corpus:
+    train, test = make_synthetic(num_classes, size, imbalance, noise, seed)
+    names = synthetic_label_names(num_classes)
+    source = (f"generated: {num_classes} classes, {size} train rows, imbalance {imbalance:g}, "
+              f"noise {noise:g}, seed {seed}")
+    y_train, y_test = train["label"].to_numpy(np.int64), test["label"].to_numpy(np.int64)
+    return _assemble("synthetic", train["text"].tolist(), test["text"].tolist(), y_train, y_test,
+                     names, y_train, val_size, seed, "synthetic train", multilabel=False,
+                     synthetic=True, source=source)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def _split_files(folder: Path) -> tuple[Path, Path] | None:
+    """``(train, test)`` paths in ``folder``, Parquet before CSV; ``None`` if one is missing."""
+    found = []
+    for split in SPLITS:
+        paths = [folder / f"{split}{suffix}" for suffix in SUFFIXES]
+        existing = [p for p in paths if p.is_file()]
+        if not existing:
+            return None
+        found.append(existing[0])
+    return found[0], found[1]
+
+
+def _listing(folder: Path) -> str:
+    names = sorted(p.name for p in folder.iterdir())[:10]
+    return ", ".join(names) if names else "nothing"
+
+
+def _stamp(files: tuple[Path, Path]) -> tuple:
+    return tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read only ``columns`` of a Parquet or CSV file; a missing column names those that exist."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            present = [c for c in pq.read_schema(path).names if not c.startswith("__index_level_")]
+        else:
+            present = list(pd.read_csv(path, nrows=0).columns)
+    except Exception as exc:  # a corrupt or non-table file: say which, and why
+        raise HalError(f"cannot read {path}: {_first_line(exc)}") from None
+    missing = [c for c in dict.fromkeys(columns) if c not in present]
+    if missing:
+        raise HalError(f"{path} has no column {', '.join(map(repr, missing))} (columns: "
+                       f"{', '.join(present) or 'none'}): pass --text-column / --label-column")
+    wanted = list(dict.fromkeys(columns))
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path, columns=wanted)
+        # Only empty fields are missing: a comment reading "NA" or "null" is text, not NaN.
+        return pd.read_csv(path, usecols=wanted, keep_default_na=False, na_values=[""])
+    except Exception as exc:
+        raise HalError(f"cannot read {path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# validation and assembly
+
+
+def _build(name: str, train: pd.DataFrame, test: pd.DataFrame, text_column: str,
+           label_column: str, multilabel: bool, val_size: float | int, seed: int,
+           named: str | None, source: str, where: tuple[str, str]) -> Corpus:
+    """Validate two split tables and assemble the ``Corpus`` (``named``: a named dataset)."""
+    texts = [_texts(df[text_column], text_column, w) for df, w in zip((train, test), where)]
+    if multilabel:
+        y_train, y_test = (_multilabel(df, w) for df, w in zip((train, test), where))
+        names = list(JIGSAW_LABELS)
+        strata = (y_train.max(axis=1) > 0).astype(np.int64)  # stratify on "any label"
+    elif named is not None:
+        names = list(NAMED[named].label_names)
+        y_train, y_test = (_named_labels(df[label_column], label_column, names, w)
+                           for df, w in zip((train, test), where))
+        strata = y_train
+    else:
+        y_train, y_test, names = _encode_labels(train[label_column], test[label_column],
+                                                label_column, where)
+        strata = y_train
+    return _assemble(name, texts[0], texts[1], y_train, y_test, names, strata, val_size, seed,
+                     where[0], multilabel=multilabel, synthetic=False, source=source)
+
+
+def _texts(column: pd.Series, name: str, where: str) -> list[str]:
+    """The column as a list of str; empty, whitespace-only or missing texts are an error."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise HalError(f"{where}: text column {name!r} holds numbers, not text: "
+                       "pass --text-column with the column that holds the documents")
+    as_str = column.astype(str)
+    bad = column.isna().to_numpy() | (as_str.str.strip() == "").to_numpy()
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise HalError(f"{where}: {len(rows)} row(s) have an empty, whitespace-only or missing "
+                       f"text in column {name!r} (first at row {rows[0]}, counting from 0): "
+                       "remove or fill those rows")
+    return as_str.tolist()
+
+
+def _check_no_missing(column: pd.Series, name: str, where: str) -> None:
+    missing = column.isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise HalError(f"{where}: {len(rows)} row(s) have no label in column {name!r} (first at "
+                       f"row {rows[0]}, counting from 0): remove or label those rows")
+
+
+def _whole_numbers(column: pd.Series) -> np.ndarray | None:
+    """The column as int64 if every value is a whole number, else ``None``."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_integer_dtype(column):
+        return column.to_numpy(np.int64)
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(np.float64)
+        if np.all(np.mod(values, 1) == 0):
+            return values.astype(np.int64)
+    return None
+
+
+def _named_labels(column: pd.Series, name: str, label_names: list[str], where: str) -> np.ndarray:
+    """Integer labels ``0..C-1`` of a named dataset."""
+    _check_no_missing(column, name, where)
+    values = _whole_numbers(column)
+    allowed = f"0..{len(label_names) - 1} ({', '.join(label_names)})"
+    if values is None:
+        raise HalError(f"{where}: label column {name!r} must hold integers {allowed}, "
+                       f"got {column.iloc[0]!r}: re-run python data/prepare.py")
+    bad = np.flatnonzero((values < 0) | (values >= len(label_names)))
+    if len(bad):
+        raise HalError(f"{where}: label column {name!r} holds {values[bad[0]]} at row {bad[0]} "
+                       f"({len(bad)} row(s) out of range), expected {allowed}")
+    return values
+
+
+def _multilabel(df: pd.DataFrame, where: str) -> np.ndarray:
+    """The six Jigsaw label columns as an ``(n, 6)`` float32 0/1 matrix."""
+    for name in JIGSAW_LABELS:
+        _check_no_missing(df[name], name, where)
+        values = _whole_numbers(df[name])
+        if values is None or not np.isin(values, (0, 1)).all():
+            raise HalError(f"{where}: label column {name!r} must hold only 0 and 1")
+    return df[list(JIGSAW_LABELS)].to_numpy(np.float32)
+
+
+def _comparable(column: pd.Series) -> np.ndarray:
+    values = _whole_numbers(column)
+    if values is not None:
+        return values
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(np.float64)
+    return column.astype(str).to_numpy(dtype=object)
+
+
+def _encode_labels(train: pd.Series, test: pd.Series, name: str,
+                   where: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Map the sorted unique train labels (ints or strings) to ``0..C-1``."""
+    _check_no_missing(train, name, where[0])
+    _check_no_missing(test, name, where[1])
+    y_train, y_test = _comparable(train), _comparable(test)
+    # E.g. "1" in one file and 1 in the other: compare both as strings.
+    if (y_train.dtype == object) != (y_test.dtype == object):
+        y_train, y_test = y_train.astype(str).astype(object), y_test.astype(str).astype(object)
+    classes = np.unique(y_train)
+    codes = pd.Categorical(y_test, categories=classes).codes.astype(np.int64)
+    unseen = np.flatnonzero(codes < 0)
+    if len(unseen):
+        examples = ", ".join(_label_name(v) for v in pd.unique(y_test[unseen])[:5])
+        raise HalError(f"{where[1]}: {len(unseen)} row(s) have a label not seen in train "
+                       f"({examples}; first at row {unseen[0]}, counting from 0): every test label "
+                       "must also occur in train")
+    names = [_label_name(c) for c in classes]
+    return np.searchsorted(classes, y_train).astype(np.int64), codes, names
+
+
+def _label_name(value: object) -> str:
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _val_size(value: float) -> float | int:
+    """``RunConfig.val_size`` as sklearn wants it: a fraction, or a whole count when >= 1."""
+    return int(value) if value >= 1 else float(value)
+
+
+def _assemble(name: str, train_texts: list[str], test_texts: list[str], y_train: np.ndarray,
+              y_test: np.ndarray, names: list[str], strata: np.ndarray, val_size: float | int,
+              seed: int, where: str, *, multilabel: bool, synthetic: bool, source: str) -> Corpus:
+    """Carve the validation split and put train (pool + val) and test into one ``Corpus``."""
+    n_train = len(train_texts)
+    if n_train == 0 or len(test_texts) == 0:
+        raise HalError(f"{name}: the {'train' if n_train == 0 else 'test'} split has no rows")
+    present = np.unique(strata)
+    if len(present) < 2:
+        if multilabel:  # strata is "any label set" here
+            detail = "every row has a label set" if present[0] else "no row has any label set"
+        else:
+            detail = f"only one class ({names[int(present[0])]!r}) occurs"
+        raise HalError(f"{where}: {detail}; a classifier needs at least 2 classes in train")
+    try:
+        pool, val = train_test_split(np.arange(n_train), test_size=val_size, stratify=strata,
+                                     random_state=seed)
+    except ValueError as exc:
+        raise HalError(f"cannot carve a stratified validation split of {val_size} from the "
+                       f"{n_train} train rows of {name}: {_first_line(exc)}; pass another "
+                       "--val-size or use more data") from None
+    labels = np.concatenate([y_train, y_test])
+    return Corpus(
+        name=name,
+        texts=list(train_texts) + list(test_texts),
+        labels=labels,
+        pool=np.sort(pool).astype(np.int64),
+        val=np.sort(val).astype(np.int64),
+        test=np.arange(n_train, n_train + len(test_texts), dtype=np.int64),
+        label_names=list(names),
+        multilabel=multilabel,
+        synthetic=synthetic,
+        source=source,
+    )
