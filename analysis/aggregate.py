@@ -1,0 +1,251 @@
+"""Aggregate finished runs over seeds into one row per configuration, and compare with retrain.
+
+A *configuration* is everything that defines a run except its seed: dataset, learner, strategy,
+epsilon, k, query_size, plus any other config key that varies across the runs (path-like keys
+excepted). Epsilon and k mean nothing for the non-hybrid strategies, so they are blanked there
+first; otherwise a retrain baseline swept alongside a (epsilon, k) grid would split into one
+"configuration" per grid cell.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+BASE_KEYS = ("dataset", "learner", "strategy", "epsilon", "k", "query_size")
+# Replicates, not design choices: aggregated over. data_seed is here because sweeps that vary the
+# data split per seed would otherwise get one "configuration" per seed.
+REPLICATE_KEYS = ("seed", "data_seed")
+# Where files live says nothing about the run.
+PATH_KEYS = ("data_dir", "cache_dir")
+HYBRID = "hybrid"
+REFERENCE = "retrain"
+BASELINES = ("retrain", "finetune", "new_only")
+HYBRID_ONLY_KEYS = ("epsilon", "k")
+
+METRICS = ("final_test_f1", "aulc", "total_train_time_s", "total_train_samples", "switch_round")
+# Summary fields that are results, not settings (besides METRICS).
+SUMMARY_ONLY = ("final_val_f1", "final_labeled")
+COSTS = {"total_train_time_s": "time", "total_train_samples": "samples"}
+SCORES = {"final_test_f1": "f1", "aulc": "aulc"}
+
+
+def config_keys(trials: pd.DataFrame, config_columns: Sequence[str] | None = None) -> list[str]:
+    """The columns that identify a configuration: the base keys present, then every other config
+    column whose value varies across ``trials`` (seeds and path-like keys excluded).
+
+    ``config_columns`` names the config columns (``Results.config_columns``); without it every
+    column but the known summary fields counts as config.
+    """
+    keys = [k for k in BASE_KEYS if k in trials.columns]
+    if config_columns is not None:
+        candidates = list(config_columns)
+    else:
+        candidates = [c for c in trials.columns
+                      if c not in METRICS and c not in SUMMARY_ONLY and not c.startswith("summary_")]
+    skip = set(keys) | set(REPLICATE_KEYS) | set(PATH_KEYS) | {"trial", "path"}
+    blanked = blank_hybrid_keys(trials)
+    for col in candidates:
+        if col in skip or col not in blanked.columns:
+            continue
+        if blanked[col].astype(str).nunique(dropna=False) > 1:
+            keys.append(col)
+    return keys
+
+
+def blank_hybrid_keys(trials: pd.DataFrame) -> pd.DataFrame:
+    """A copy with epsilon and k set to NaN for every non-hybrid run."""
+    out = trials.copy()
+    if "strategy" not in out.columns:
+        return out
+    not_hybrid = out["strategy"] != HYBRID
+    for key in HYBRID_ONLY_KEYS:
+        if key in out.columns:
+            out[key] = pd.to_numeric(out[key], errors="coerce").astype(float).where(~not_hybrid, np.nan)
+    return out
+
+
+def assign_configs(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``trials`` with hybrid-only keys blanked, plus ``config_id`` (int) and ``config`` (a label
+    like ``hybrid ε=0.01 k=2 q=32``) identifying each run's configuration."""
+    out = blank_hybrid_keys(trials)
+    if out.empty:
+        out["config_id"] = pd.Series(dtype=int)
+        out["config"] = pd.Series(dtype=str)
+        return out
+    grouped = out.groupby(list(keys), dropna=False, sort=True)
+    out["config_id"] = grouped.ngroup().to_numpy()
+    firsts = out.drop_duplicates("config_id").set_index("config_id")
+    # Name a non-base key (learner, lr, ...) in the label only when it tells configurations apart.
+    shown = [k for k in keys if k in ("strategy", "epsilon", "k", "query_size")
+             or (k != "dataset" and firsts[k].astype(str).nunique(dropna=False) > 1)]
+    labels = {cid: config_label(row, shown) for cid, row in firsts.iterrows()}
+    out["config"] = out["config_id"].map(labels)
+    return out
+
+
+def config_label(row: pd.Series, keys: Sequence[str]) -> str:
+    """Short human label for one configuration, e.g. ``hybrid ε=0.01 k=2 q=32 lr=0.1``: the strategy,
+    ε and k for the hybrid, then ``key=value`` for every other key in ``keys`` but the dataset
+    (tables have a dataset column and plots facet on it)."""
+    parts = [str(row.get("strategy", "?"))]
+    if row.get("strategy") == HYBRID:
+        parts.append(f"ε={_fmt(row.get('epsilon'))}")
+        parts.append(f"k={_fmt(row.get('k'))}")
+    if "query_size" in keys:
+        parts.append(f"q={_fmt(row.get('query_size'))}")
+    for key in keys:
+        if key in ("dataset", "strategy", "epsilon", "k", "query_size"):
+            continue
+        parts.append(f"{key}={_fmt(row.get(key))}")
+    return " ".join(parts)
+
+
+def aggregate(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """One row per configuration: the keys, ``config_id``, ``config``, ``n_seeds`` (finished runs)
+    and ``<metric>_mean``, ``<metric>_std`` (sample std, NaN for one run), ``<metric>_n`` (runs with
+    a value; for switch_round: runs that switched) for every metric in ``METRICS``.
+
+    ``trials`` must come from ``assign_configs``.
+    """
+    columns = ["config_id", *keys, "config"]
+    first = trials.drop_duplicates("config_id").set_index("config_id")
+    table = first[[c for c in columns if c != "config_id"]].copy()
+    groups = trials.groupby("config_id")
+    table["n_seeds"] = groups.size()
+    for metric in METRICS:
+        if metric not in trials.columns:
+            values = pd.Series(np.nan, index=trials.index)
+        else:
+            values = pd.to_numeric(trials[metric], errors="coerce")
+        by = values.groupby(trials["config_id"])
+        table[f"{metric}_mean"] = by.mean()
+        table[f"{metric}_std"] = by.std(ddof=1)
+        table[f"{metric}_n"] = by.count()
+    return table.reset_index().sort_values("config_id").reset_index(drop=True)
+
+
+def savings_vs_retrain(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per configuration, cost and score relative to ``retrain`` with the same other keys.
+
+    The reference is the retrain configuration that shares every key but strategy, epsilon and k.
+    Runs are paired by seed where the reference has that seed: per pair the cost ratio
+    (config / retrain), saving in % (100 * (1 - ratio)), score difference (config - retrain) and
+    score ratio, then mean and std over the pairs (``n_pairs`` of them). Without any shared seed
+    the ratio / difference of the seed means is given, std NaN and ``n_pairs`` 0. Configurations
+    with no retrain reference get NaN. Columns: ``cost_ratio_<time|samples>_{mean,std}``,
+    ``saving_<time|samples>_pct_{mean,std}``, ``<f1|aulc>_diff_{mean,std}``,
+    ``<f1|aulc>_ratio_{mean,std}``, ``n_pairs``, ``reference_id``.
+
+    ``trials`` must come from ``assign_configs``.
+    """
+    match_keys = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS)]
+    ref_trials = trials[trials["strategy"] == REFERENCE] if "strategy" in trials.columns else trials.iloc[:0]
+    ref_ids = _reference_ids(trials, ref_trials, match_keys)
+    rows = []
+    for cid, group in trials.groupby("config_id", sort=True):
+        row: dict[str, float] = {"config_id": cid, "reference_id": ref_ids.get(cid, math.nan)}
+        ref_id = ref_ids.get(cid)
+        ref = ref_trials[ref_trials["config_id"] == ref_id] if ref_id is not None else ref_trials.iloc[:0]
+        row.update(_compare(group, ref))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def config_table(trials: pd.DataFrame, config_columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Convenience: (trials with config ids, per-configuration table with aggregates and savings
+    vs retrain, the configuration keys)."""
+    keys = config_keys(trials, config_columns)
+    assigned = assign_configs(trials, keys)
+    table = aggregate(assigned, keys).merge(savings_vs_retrain(assigned, keys), on="config_id", how="left")
+    return assigned, table, keys
+
+
+def _reference_ids(trials: pd.DataFrame, ref_trials: pd.DataFrame, match_keys: list[str]) -> dict[int, int]:
+    """config_id -> config_id of its retrain reference (the one with equal ``match_keys``)."""
+    if ref_trials.empty:
+        return {}
+    ref_by_key = {_key_tuple(row, match_keys): row["config_id"]
+                  for _, row in ref_trials.drop_duplicates("config_id").iterrows()}
+    out = {}
+    for _, row in trials.drop_duplicates("config_id").iterrows():
+        ref = ref_by_key.get(_key_tuple(row, match_keys))
+        if ref is not None:
+            out[int(row["config_id"])] = int(ref)
+    return out
+
+
+def _key_tuple(row: pd.Series, keys: list[str]) -> tuple:
+    # NaN != NaN, so compare on a normalised text form of each value.
+    return tuple("<NA>" if _is_missing(row.get(k)) else str(row.get(k)) for k in keys)
+
+
+def _compare(group: pd.DataFrame, ref: pd.DataFrame) -> dict[str, float]:
+    out: dict[str, float] = {}
+    names = [f"cost_ratio_{c}" for c in COSTS.values()] + [f"saving_{c}_pct" for c in COSTS.values()]
+    names += [f"{s}_diff" for s in SCORES.values()] + [f"{s}_ratio" for s in SCORES.values()]
+    for name in names:
+        out[f"{name}_mean"] = math.nan
+        out[f"{name}_std"] = math.nan
+    out["n_pairs"] = 0
+    if ref.empty:
+        return out
+    # Per-seed reference values (mean if a seed was run twice), indexed by seed.
+    ref_by_seed = ref.groupby("seed")[[*COSTS, *SCORES]].mean() if "seed" in ref.columns else None
+    paired = group[group["seed"].isin(ref_by_seed.index)] if ref_by_seed is not None and "seed" in group.columns else group.iloc[:0]
+    out["n_pairs"] = int(len(paired))
+    for cost, short in COSTS.items():
+        if len(paired):
+            ratio = _div(_num(paired[cost]).to_numpy(), ref_by_seed.loc[paired["seed"], cost].to_numpy())
+            _put(out, f"cost_ratio_{short}", ratio)
+            _put(out, f"saving_{short}_pct", 100.0 * (1.0 - ratio))
+        else:
+            ratio = float(_div(_num(group[cost]).mean(), _num(ref[cost]).mean()))
+            out[f"cost_ratio_{short}_mean"] = ratio
+            out[f"saving_{short}_pct_mean"] = 100.0 * (1.0 - ratio)
+    for score, short in SCORES.items():
+        if len(paired):
+            mine = _num(paired[score]).to_numpy()
+            theirs = ref_by_seed.loc[paired["seed"], score].to_numpy()
+            _put(out, f"{short}_diff", mine - theirs)
+            _put(out, f"{short}_ratio", _div(mine, theirs))
+        else:
+            mine, theirs = _num(group[score]).mean(), _num(ref[score]).mean()
+            out[f"{short}_diff_mean"] = mine - theirs
+            out[f"{short}_ratio_mean"] = float(_div(mine, theirs))
+    return out
+
+
+def _div(a, b):
+    # A zero-cost or zero-score reference gives no meaningful ratio: NaN, not inf or an exception.
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b != 0, a / np.where(b != 0, b, 1.0), np.nan)
+
+
+def _put(out: dict[str, float], name: str, values: np.ndarray) -> None:
+    series = pd.Series(values, dtype=float).replace([np.inf, -np.inf], np.nan)
+    out[f"{name}_mean"] = float(series.mean())
+    out[f"{name}_std"] = float(series.std(ddof=1)) if series.count() > 1 else math.nan
+
+
+def _num(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series, errors="coerce").astype(float)
+
+
+def _is_missing(value: object) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value: object) -> str:
+    if _is_missing(value):
+        return "-"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
