@@ -111,6 +111,7 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from hal.loop import ActiveLearningLoop
     from hal.prepare import prepare
+    from hal.tensorboard import RoundWriter
 
     overrides = config_overrides(args)
     cfg = config_from_yaml(args.config, overrides) if args.config else make_config(overrides)
@@ -128,13 +129,16 @@ def run_command(args: argparse.Namespace) -> int:
     for record in loop.records:
         if not args.quiet:
             print(format_record(record) + "  (restored)")
+    writer = RoundWriter(out, cfg.to_dict(), write_hparams=not args.resume)
     for record in loop:
         write_records(out, loop.records)
         loop.save(out)
+        writer.log(record)
         if not args.quiet:
             print(format_record(record), flush=True)
     summary = loop.summary()
     write_summary(out, summary)
+    writer.finish(summary)
     switch = summary["switch_round"]
     print(f"done: final test F1 {summary['final_test_f1']:.4f}, AULC {summary['aulc']:.4f}, "
           f"train {summary['total_train_time_s']:.1f}s / {summary['total_train_samples']} samples"

@@ -93,10 +93,12 @@ class RunConfig:
             out.finetune_lr = out.lr
         if out.finetune_epochs is None:
             out.finetune_epochs = out.epochs
+        if Path(out.dataset).expanduser().is_dir():  # trials run in their own directories
+            out.dataset = str(Path(out.dataset).expanduser().resolve())
         if out.data_dir is not None:
             out.data_dir = str(Path(out.data_dir).expanduser().resolve())
         if out.cache_dir is None:
-            out.cache_dir = os.environ.get("HAL_CACHE_DIR", str(Path(".hal_cache").resolve()))
+            out.cache_dir = str(Path(os.environ.get("HAL_CACHE_DIR", "~/.cache/hal")).expanduser().resolve())
         else:
             out.cache_dir = str(Path(out.cache_dir).expanduser().resolve())
         return out

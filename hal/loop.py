@@ -56,7 +56,7 @@ class ActiveLearningLoop:
         self.cfg = cfg
         self.prepared = prepared
         self.corpus = prepared.corpus
-        _check_sizes(cfg, self.corpus)
+        check_sizes(cfg, self.corpus)
         self.learner = learner if learner is not None else make_learner(cfg, prepared)
         self.state = LoopState(trigger=SwitchTrigger(cfg.epsilon, cfg.k))
 
@@ -199,7 +199,8 @@ class ActiveLearningLoop:
         self.restore(torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True))
 
 
-def _check_sizes(cfg: RunConfig, corpus) -> None:
+def check_sizes(cfg: RunConfig, corpus) -> None:
+    """Raise ``HalError`` when the pool cannot supply the initial set and every query."""
     pool = len(corpus.pool)
     if cfg.initial_size > pool:
         raise HalError(f"initial_size {cfg.initial_size} is larger than the pool ({pool} examples): "

@@ -38,7 +38,7 @@ class HeadLearner(TorchLearner):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.device = resolve_device(device)
-        self.eval_batch_size = 1024
+        self.eval_batch_size = 4096
         self.model = build_head(features.shape[1], num_outputs, hidden_size, seed).to(self.device)
         self._remember_initial_weights()
 
@@ -59,9 +59,10 @@ class HeadLearner(TorchLearner):
     def batches(self, idx: np.ndarray, y: np.ndarray | None, batch_size: int,
                 generator: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         if generator is None:
-            # Evaluation: densify chunk by chunk so a large pool never sits dense in memory.
+            # Evaluation: sparse rows stay sparse (see ``logits``); dense ones go chunk by chunk.
             for start in range(0, len(idx), batch_size):
-                yield self._rows(idx[start:start + batch_size]), None
+                chunk = idx[start:start + batch_size]
+                yield (self.features[chunk] if sp.issparse(self.features) else self._rows(chunk)), None
             return
         # Training sets are small (the labeled set): densify once, then slice minibatches.
         x = self._rows(idx)
@@ -72,5 +73,12 @@ class HeadLearner(TorchLearner):
             take = order[start:start + batch_size]
             yield x[take], target[take]
 
-    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs)
+    def logits(self, inputs: torch.Tensor | sp.csr_matrix) -> torch.Tensor:
+        if not sp.issparse(inputs):
+            return self.model(inputs)
+        # Scoring a large pool: a sparse-dense product in the first layer is far cheaper than
+        # densifying 20k-wide TF-IDF rows. Evaluation only (no autograd through scipy).
+        first = self.model if isinstance(self.model, nn.Linear) else self.model[0]
+        weight = first.weight.detach().cpu().numpy()
+        hidden = torch.from_numpy(np.asarray(inputs @ weight.T)).to(self.device) + first.bias.detach()
+        return hidden if first is self.model else self.model[1:](hidden)

@@ -1,0 +1,176 @@
+"""Sweeps on Ray Tune: a tiny grid end to end, retries from checkpoints, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
+TINY_RUN = dict(dataset="synthetic", synthetic_size=400, synthetic_classes=3, learner="tfidf",
+                initial_size=20, rounds=4, epochs=2, tfidf_max_features=2000)
+TIMING = {"train_time_s", "cum_train_time_s", "query_time_s", "eval_time_s"}
+
+
+def _records(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "records.jsonl").read_text().splitlines()]
+
+
+def _untimed(records):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _spec(tmp_path, name, **kw):
+    from hal.sweep import SweepSpec
+
+    spec = SweepSpec(name=name, run=dict(TINY_RUN), strategies=["hybrid", "retrain"], epsilon=[0.02],
+                     k=[1, 2], query_size=[10], seed=[0], storage_path=str(tmp_path), max_failures=1)
+    for key, value in kw.items():
+        setattr(spec, key, value)
+    return spec.validate()
+
+
+def _trial_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and (p / "params.json").exists())
+
+
+def test_tiny_sweep_end_to_end(local_ray, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from hal import sweep
+
+    spec = _spec(tmp_path, "tiny")
+    runs = sweep.trial_overrides(spec)
+    assert len(runs) == 3  # hybrid × 2 k + retrain
+    results = sweep.build_grid_tuner(spec, runs, sweep.prepare_shared(runs)).fit()
+    assert not results.errors and len(results) == 3
+    for result in results:
+        history = result.metrics_dataframe
+        assert history["round"].tolist() == list(range(TINY_RUN["rounds"]))
+        assert history["labeled"].tolist() == [20, 30, 40, 50]
+    dirs = _trial_dirs(tmp_path / "tiny")
+    assert len(dirs) == 3
+    for trial_dir in dirs:
+        assert [r["round"] for r in _records(trial_dir)] == [0, 1, 2, 3]
+        summary = json.loads((trial_dir / "summary.json").read_text())
+        assert summary["final_test_f1"] is not None and summary["dataset"] == "synthetic"
+        events = EventAccumulator(str(trial_dir)).Reload()
+        tags = set(events.Tags()["scalars"])
+        assert {"f1/val", "f1/delta", "cost/cum_train_time_s", "cost/cum_train_samples",
+                "hybrid/switched", "final/test_f1"} <= tags
+        assert [e.step for e in events.Scalars("f1/val")] == [0, 1, 2, 3]
+        assert not any(t.startswith("ray/") for t in tags)
+
+
+def test_failed_trial_is_retried_from_its_checkpoint(local_ray, tmp_path):
+    from hal import sweep
+    from hal.config import make_config
+    from hal.loop import ActiveLearningLoop
+
+    spec = _spec(tmp_path, "flaky", strategies=["hybrid"], k=[1])
+    runs = sweep.trial_overrides(spec)
+    shared = sweep.prepare_shared(runs)
+    results = sweep.build_grid_tuner(spec, runs, shared, extra={"fail_at_round": 2}).fit()
+    assert not results.errors
+    history = results[0].metrics_dataframe
+    assert history["round"].tolist() == [0, 1, 2, 3]  # each round exactly once
+    trial_dir = _trial_dirs(tmp_path / "flaky")[0]
+    assert "injected failure" in (trial_dir / "error.txt").read_text()  # it did fail once
+
+    cfg = make_config(runs[0]).resolved()
+    (prepared,) = shared.values()
+    unfailed = [r.to_dict() for r in ActiveLearningLoop(cfg, prepared)]
+    assert _untimed(_records(trial_dir)) == _untimed(unfailed)
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_resume_finishes_only_unfinished_trials(tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "resumable", "run": TINY_RUN,
+        "grid": {"strategies": ["hybrid", "retrain"], "epsilon": [0.01, 0.02], "k": [1, 2],
+                 "query_size": [10], "seed": [0]},
+        "resources": {"cpus_per_trial": 1, "max_concurrent": 1}}))
+    args = ["--config", str(config), "--storage-path", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    experiment = tmp_path / "resumable"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(experiment.glob("*/summary.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C does: Tune saves its state and stops
+    proc.wait(timeout=120)
+    # finished = Tune received the trial's last round; only those must not run again
+    finished = {d.name: ((d / "summary.json").stat().st_mtime_ns, (d / "result.json").read_text())
+                for d in _trial_dirs(experiment) if len(_reported_rounds(d)) == TINY_RUN["rounds"]}
+    assert 1 <= len(finished) < 5, "the sweep should have been stopped part-way"
+
+    done = _cli(*args, "--resume")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dirs = _trial_dirs(experiment)
+    assert len(dirs) == 5
+    for trial_dir in dirs:
+        # HAL's records (what analysis reads) hold each round exactly once. Ray's own result.json
+        # may repeat rounds reported after its last experiment snapshot before the interrupt.
+        assert [r["round"] for r in _records(trial_dir)] == [0, 1, 2, 3]
+        assert set(_reported_rounds(trial_dir)) == {0, 1, 2, 3}
+        assert (trial_dir / "summary.json").exists()
+        if trial_dir.name in finished:
+            mtime, results = finished[trial_dir.name]
+            assert (trial_dir / "summary.json").stat().st_mtime_ns == mtime, f"{trial_dir.name} ran again"
+            assert (trial_dir / "result.json").read_text() == results
+
+
+def _reported_rounds(trial_dir: Path) -> list[int]:
+    path = trial_dir / "result.json"
+    if not path.exists():
+        return []
+    return [json.loads(line)["round"] for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--epsilons", ""], "--epsilons is empty"),
+    (["--ks", "a,b"], "--ks"),
+    (["--cpus-per-trial", "-1"], "cpus_per_trial must be > 0"),
+    (["--gpus-per-trial", "-0.5"], "gpus_per_trial must be >= 0"),
+    (["--strategies", "hybrid,bogus"], "unknown strategy 'bogus'"),
+    (["--config", "/nonexistent/sweep.yaml"], "does not exist"),
+    (["--address", "127.0.0.1:1"], "could not start or join"),
+])
+def test_bad_flags_exit_2_with_one_line(args, phrase, tmp_path):
+    out = _cli(*args, "--storage-path", str(tmp_path), timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert phrase in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_config_keys_exit_2(tmp_path):
+    for content, phrase in [({"name": "x", "grid": {"epsilons": [0.1]}}, "unknown key 'epsilons'"),
+                            ({"name": "x", "run": {"epochz": 3}}, "unknown config key 'epochz'"),
+                            ({"nmae": "x"}, "unknown key 'nmae'")]:
+        config = tmp_path / "bad.yaml"
+        config.write_text(yaml.safe_dump(content))
+        out = _cli("--config", str(config), "--storage-path", str(tmp_path), timeout=120)
+        assert out.returncode == 2 and phrase in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
