@@ -6,6 +6,7 @@ checkpoint and continues at the next round, so its reported history has every ro
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 from dataclasses import fields
@@ -61,6 +62,8 @@ def run_trial(config: dict[str, Any], prepared: dict[tuple, Prepared] | None = N
     (passed with ``tune.with_parameters``); missing keys are prepared here."""
     from ray import tune
 
+    # One "checkpoint created" line per round and trial would drown the sweep's own output.
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
     cfg = trial_run_config(config)
     threads = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1))
     import torch
