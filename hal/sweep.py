@@ -232,7 +232,7 @@ def build_grid_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[t
         trial_name_creator=lambda trial: trial_name(trial.config["run"]),
     )
     return tune.Tuner(_trainable(shared, spec), param_space=param_space, tune_config=tune_config,
-                      run_config=_run_config(spec, [TrialLines()]))
+                      run_config=_run_config(spec, [TrialLines(len(runs))]))
 
 
 def build_search_tuner(spec: SweepSpec, param_space: dict[str, Any], shared: dict[tuple, Any],
@@ -241,7 +241,7 @@ def build_search_tuner(spec: SweepSpec, param_space: dict[str, Any], shared: dic
     tune_config = tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
                                   max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True)
     return tune.Tuner(_trainable(shared, spec), param_space=param_space, tune_config=tune_config,
-                      run_config=_run_config(spec, [TrialLines()]))
+                      run_config=_run_config(spec, [TrialLines(num_samples)]))
 
 
 def restore_tuner(spec: SweepSpec, shared: dict[tuple, Any]) -> Any:
@@ -291,14 +291,15 @@ def _num(value: Any) -> float | None:
 class TrialLines(tune.Callback):
     """Prints one line when a trial finishes or fails (Ray's own tables are turned off)."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: int | None = None) -> None:
         self.start = time.time()
         self.finished = 0
+        self.total = total
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.finished += 1
         m = trial.last_result or {}
-        print(f"[{time.time() - self.start:6.0f}s] {self.finished}/{len(trials)} "
+        print(f"[{time.time() - self.start:6.0f}s] {self.finished}/{self.total or len(trials)} "
               f"{str(trial):40s} test F1 {m.get('final_test_f1', math.nan):.4f}  "
               f"train {m.get('total_train_time_s', math.nan):.1f}s", flush=True)
 

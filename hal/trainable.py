@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ def run_trial(config: dict[str, Any], prepared: dict[tuple, Prepared] | None = N
     # One "checkpoint created" line per round and trial would drown the sweep's own output.
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     cfg = trial_run_config(config)
-    threads = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1))
+    started_at = time.time()
+    resources = dict(tune.get_context().get_trial_resources().required_resources)
+    threads = int(resources.get("CPU", 1))
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -88,7 +91,8 @@ def run_trial(config: dict[str, Any], prepared: dict[tuple, Prepared] | None = N
         writer.log(record)
         if loop.done:
             summary = loop.summary()
-            summary["trial_id"] = tune.get_context().get_trial_id()
+            summary.update(trial_id=tune.get_context().get_trial_id(), resources=resources,
+                           started_at=started_at, finished_at=time.time())
             write_summary(out, summary)
             writer.finish(summary)
         metrics = record.to_dict()
