@@ -174,3 +174,20 @@ def test_unknown_config_keys_exit_2(tmp_path):
         out = _cli("--config", str(config), "--storage-path", str(tmp_path), timeout=120)
         assert out.returncode == 2 and phrase in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
+
+
+def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({"name": "search", "run": TINY_RUN, "grid": {"query_size": [10, 20]}}))
+    script = ROOT / "sweeps" / "optuna_pareto.py"
+    done = subprocess.run([sys.executable, str(script), "--config", str(config), "--num-samples", "4",
+                           "--storage-path", str(tmp_path), "--max-concurrent", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "python -m analysis.report" in done.stdout
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "search_optuna").glob("*/summary.json")]
+    assert len(summaries) == 4
+    for s in summaries:
+        cfg = s["config"]
+        assert cfg["strategy"] == "hybrid" and 0.001 <= cfg["epsilon"] <= 0.05
+        assert 1 <= cfg["k"] <= 4 and cfg["query_size"] in (10, 20)
