@@ -11,7 +11,7 @@ analysis report and a table of each configuration against retrain (same seeds) i
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
 import shlex
 import subprocess
@@ -35,19 +35,29 @@ VARIANTS = {
     "fe2_replay50": {"finetune_epochs": 2, "replay_fraction": 0.5},
     "fe1_sp": {"finetune_epochs": 1, "shrink": 0.9, "perturb": 0.01},
 }
+# Baselines: DESIGN.md's three, plus fine-tuning with the hybrid's short warm rounds, the fair
+# comparison for a hybrid that warm-starts with one epoch.
+BASELINES = {
+    "retrain": {"strategy": "retrain", "finetune_epochs": 5},
+    "finetune": {"strategy": "finetune", "finetune_epochs": 5},
+    "new_only": {"strategy": "new_only", "finetune_epochs": 5},
+    "finetune_fe1": {"strategy": "finetune", "finetune_epochs": 1},
+}
+# What `--strategy hybrid` does when given nothing else (hal/config.py), picked from this benchmark.
+DEFAULT_HYBRID = {"epsilon": 0.02, "k": 2, "finetune_epochs": 1}
 AL = dict(learner="tfidf", initial_size=200, query_size=32, epochs=5, batch_size=16,
           query_strategy="entropy", pool_subset=1000)
 
 
 def build_runs(datasets: list[str], data_dir: str, seeds: list[int], rounds: int, epsilons: list[float],
-               ks: list[int], variants: list[str], learner: str) -> list[dict]:
+               ks: list[int], variants: list[str], baselines: list[str], learner: str) -> list[dict]:
     """Every trial's run settings."""
     runs = []
     for dataset in datasets:
         base = dict(AL, dataset=dataset, data_dir=data_dir, rounds=rounds, learner=learner)
         for seed in seeds:
-            for strategy in ("retrain", "finetune", "new_only"):
-                runs.append(dict(base, strategy=strategy, seed=seed, finetune_epochs=5))
+            for name in baselines:
+                runs.append(dict(base, seed=seed, **BASELINES[name]))
             for name in variants:
                 for eps in epsilons:
                     for k in ks:
@@ -56,21 +66,34 @@ def build_runs(datasets: list[str], data_dir: str, seeds: list[int], rounds: int
 
 
 def ratio_table(summary_csv: Path) -> pd.DataFrame:
-    """Per dataset: retrain, finetune, new_only and the best hybrid that keeps >= 99% of retrain's
-    F1 (fewest samples), else the hybrid with the best F1."""
+    """Per dataset: each baseline, the hybrid with HAL's default settings, and the cheapest hybrid
+    that keeps >= 99% of retrain's final test F1 (else the hybrid with the best F1), all against
+    retrain on the same seeds."""
     table = pd.read_csv(summary_csv)
     rows = []
     for dataset, group in table.groupby("dataset"):
-        retrain = group[group.strategy == "retrain"].iloc[0]
-        hybrids = group[group.strategy == "hybrid"].copy()
-        hybrids["f1_ratio"] = hybrids.final_test_f1_mean / retrain.final_test_f1_mean
-        hybrids["cost_ratio"] = hybrids.total_train_samples_mean / retrain.total_train_samples_mean
-        keep = hybrids[hybrids.f1_ratio >= 0.99].sort_values("cost_ratio")
-        best = keep.iloc[0] if len(keep) else hybrids.sort_values("f1_ratio").iloc[-1]
-        for label, row in [("retrain", retrain), *[(s, group[group.strategy == s].iloc[0])
-                                                    for s in ("finetune", "new_only")], ("best hybrid", best)]:
+        retrain = group[group.strategy == "retrain"]
+        if retrain.empty:
+            continue
+        retrain = retrain.iloc[0]
+        hybrids = group[group.strategy == "hybrid"].assign(
+            f1_ratio=lambda g: g.final_test_f1_mean / retrain.final_test_f1_mean,
+            cost_ratio=lambda g: g.total_train_samples_mean / retrain.total_train_samples_mean)
+        picks = [(row.config, row) for _, row in group[group.strategy != "hybrid"].iterrows()]
+        default = hybrids[(hybrids.epsilon == DEFAULT_HYBRID["epsilon"]) & (hybrids.k == DEFAULT_HYBRID["k"])
+                          & (hybrids.finetune_epochs == DEFAULT_HYBRID["finetune_epochs"])
+                          & (hybrids.get("replay_fraction", 1.0) == 1.0)]
+        if "shrink" in hybrids:
+            default = default[default.shrink.fillna(1.0) == 1.0]
+        if len(default):
+            picks.append(("hybrid, HAL default", default.iloc[0]))
+        if len(hybrids):
+            keep = hybrids[hybrids.f1_ratio >= 0.99].sort_values("cost_ratio")
+            best = keep.iloc[0] if len(keep) else hybrids.sort_values("f1_ratio").iloc[-1]
+            picks.append(("hybrid, cheapest at >= 99% F1" if len(keep) else "hybrid, best F1", best))
+        for label, row in picks:
             rows.append({
-                "dataset": dataset, "strategy": label, "config": row.label,
+                "dataset": dataset, "row": label, "config": row.config,
                 "test_f1": f"{row.final_test_f1_mean:.4f} ± {row.final_test_f1_std:.4f}",
                 "aulc": f"{row.aulc_mean:.4f}",
                 "train_s": f"{row.total_train_time_s_mean:.1f}",
@@ -91,60 +114,72 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--epsilons", default="0.005,0.01,0.02")
-    p.add_argument("--ks", default="1,2,3")
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
-    p.add_argument("--quick", action="store_true", help="one ε, one k: a smoke run")
+    p.add_argument("--ks", default="1,2")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"hybrid variants: {','.join(VARIANTS)}")
+    p.add_argument("--baselines", default=",".join(BASELINES), help=f"subset of {','.join(BASELINES)}")
     p.add_argument("--out", default=str(REPO / "docs" / "benchmark"))
-    p.add_argument("--storage-path", default=str(REPO / "results"))
+    p.add_argument("--storage-path", default=str(REPO / "results" / "bench"),
+                   help="sweeps go here; the report covers every sweep in it")
     p.add_argument("--name", default=f"bench_{time.strftime('%Y%m%d-%H%M%S')}")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the report from --storage-path")
     args = p.parse_args(argv)
+    wall = None
     try:
         from hal import sweep
 
-        data_dir = Path(args.data_dir).expanduser().resolve()
-        datasets = [d for d in args.datasets.split(",") if (data_dir / d / "train.parquet").exists()]
-        if not datasets:
-            raise HalError(f"none of {args.datasets} found under --data-dir {data_dir}")
-        eps = [0.01] if args.quick else sweep.parse_list(args.epsilons, float, "--epsilons")
-        ks = [2] if args.quick else sweep.parse_list(args.ks, int, "--ks")
-        variants = args.variants.split(",")
-        unknown = [v for v in variants if v not in VARIANTS]
-        if unknown:
-            raise HalError(f"unknown variant {unknown[0]!r}: choose from {', '.join(VARIANTS)}")
-        runs = build_runs(datasets, str(data_dir), sweep.parse_list(args.seeds, int, "--seeds"), args.rounds,
-                          eps, ks, variants, args.learner)
-        spec = sweep.SweepSpec(name=args.name, storage_path=args.storage_path, max_failures=1).validate()
-        runs = [sweep.trial_overrides(sweep.SweepSpec(run=r, strategies=[r["strategy"]],
-                                                      epsilon=[r.get("epsilon", 0.01)], k=[r.get("k", 2)],
-                                                      query_size=[r["query_size"]], seed=[r["seed"]]))[0]
-                for r in runs]
-        sweep.init_ray(None)
-        shared = sweep.prepare_shared(runs)
-        print(f"benchmark {args.name}: {len(runs)} runs on {', '.join(datasets)}", flush=True)
-        started = time.time()
-        results = sweep.build_grid_tuner(spec, runs, shared).fit()
-        wall = time.time() - started
+        if not args.report_only:
+            data_dir = Path(args.data_dir).expanduser().resolve()
+            datasets = [d for d in args.datasets.split(",") if (data_dir / d / "train.parquet").exists()]
+            if not datasets:
+                raise HalError(f"none of {args.datasets} found under --data-dir {data_dir}")
+            variants, baselines = args.variants.split(","), args.baselines.split(",")
+            for name in variants + baselines:
+                if name not in {**VARIANTS, **BASELINES}:
+                    raise HalError(f"unknown variant or baseline {name!r}")
+            runs = build_runs(datasets, str(data_dir), sweep.parse_list(args.seeds, int, "--seeds"),
+                              args.rounds, sweep.parse_list(args.epsilons, float, "--epsilons"),
+                              sweep.parse_list(args.ks, int, "--ks"), variants, baselines, args.learner)
+            runs = [sweep.checked_run(run) for run in runs]
+            spec = sweep.SweepSpec(name=args.name, storage_path=args.storage_path, max_failures=1).validate()
+            sweep.init_ray(None)
+            shared = sweep.prepare_shared(runs)
+            print(f"benchmark {args.name}: {len(runs)} runs on {', '.join(datasets)}", flush=True)
+            started = time.time()
+            results = sweep.build_grid_tuner(spec, runs, shared).fit()
+            wall = time.time() - started
+            if results.errors:
+                print(f"{len(results.errors)} runs failed; see their error.txt", file=sys.stderr)
     except HalError as exc:
         sys.stderr.write(f"strategies.py: error: {exc}\n")
         return EXIT_USAGE
-    experiment = Path(sweep.experiment_path(spec))
     out = Path(args.out)
-    subprocess.run([sys.executable, "-m", "analysis.report", str(experiment), "--out", str(out),
+    subprocess.run([sys.executable, "-m", "analysis.report", args.storage_path, "--out", str(out),
                     "--cost", "samples"], check=True, cwd=REPO)
     table = ratio_table(out / "summary.csv")
     table.to_csv(out / "strategies.csv", index=False)
     command = "python bench/strategies.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    meta = {"command": command, "date": time.strftime("%Y-%m-%d"), "wall_s": round(wall, 1),
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                       f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}",
-            "runs": len(runs), "errors": len(results.errors)}
-    (out / "strategies.md").write_text(
-        f"# Strategy benchmark\n\n`{command}` — {meta['date']}, {meta['machine']}, "
-        f"{meta['runs']} runs in {wall / 60:.1f} min\n\n" + table.to_markdown(index=False) + "\n")
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, {psutil_gib()} GiB, "
+               f"Python {platform.python_version()}, torch {torch_version()}")
+    header = f"`{command}` on {time.strftime('%Y-%m-%d')}, {machine}"
+    if wall is not None:
+        header += f", {len(runs)} runs in {wall / 60:.1f} min"
+    (out / "strategies.md").write_text("# Strategy benchmark\n\n" + header + "\n\n"
+                                       + table.to_markdown(index=False) + "\n")
     print(table.to_string(index=False))
     print(f"\nwritten: {out}/strategies.md, strategies.csv and the analysis report\nreproduce: {command}")
     return 0
+
+
+def psutil_gib() -> int:
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30)
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 if __name__ == "__main__":

@@ -105,12 +105,16 @@ def trial_overrides(spec: SweepSpec) -> list[dict[str, Any]]:
             run = {**spec.run, "strategy": strategy, "query_size": q, "seed": seed}
             if eps is not None:
                 run.update(epsilon=eps, k=k)
-            cfg = make_config(run).resolved()  # fail before Ray starts
-            # Trials run in their own directories: pin every path to an absolute one now.
-            run.update({key: getattr(cfg, key) for key in PATH_KEYS if run.get(key) is not None
-                        or key == "cache_dir"})
-            trials.append(run)
+            trials.append(checked_run(run))
     return trials
+
+
+def checked_run(run: dict[str, Any]) -> dict[str, Any]:
+    """``run`` validated (fails before Ray starts), with every path pinned to an absolute one:
+    trials run in their own directories."""
+    cfg = make_config(run).resolved()
+    pinned = {key: getattr(cfg, key) for key in PATH_KEYS if run.get(key) is not None or key == "cache_dir"}
+    return {**run, **pinned}
 
 
 def trial_name(run: dict[str, Any]) -> str:
