@@ -37,8 +37,8 @@ FIELD_HELP = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit code 2."""
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (used by every HAL command)."""
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse hook
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
@@ -66,8 +66,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m hal", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m hal", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="run one active-learning experiment",
                          description="Run one AL experiment; writes records.jsonl, summary.json and "
                                      "a per-round checkpoint.pt to --out.")

@@ -23,7 +23,7 @@ from hal.metrics import macro_f1
 from hal.prepare import Prepared, make_learner
 from hal.query import select
 from hal.records import RoundRecord, summarize
-from hal.strategies import FINETUNE, NEW_ONLY, RETRAIN, SwitchTrigger, round_mode
+from hal.strategies import NEW_ONLY, RETRAIN, SwitchTrigger, round_mode
 
 # Purposes keep the random streams of one round independent of each other.
 _INITIAL, _QUERY, _HOLDOUT, _REPLAY, _FIT, _PERTURB = range(6)

@@ -284,6 +284,14 @@ def summarize_results(result_grid: Any, top: int = 5) -> list[str]:
     return lines
 
 
+def closing_lines(spec: SweepSpec, result_grid: Any, report_flags: str = "") -> str:
+    """What a sweep script prints at the end: outcome, best settings, where to look next."""
+    path = experiment_path(spec)
+    return "\n".join([*summarize_results(result_grid), "",
+                      f"results: {path}", f"watch:   tensorboard --logdir {path}",
+                      f"next:    python -m analysis.report {path}{report_flags}"])
+
+
 def _num(value: Any) -> float | None:
     try:
         value = float(value)
@@ -310,6 +318,39 @@ class TrialLines(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         print(f"[{time.time() - self.start:6.0f}s] trial {trial} failed "
               f"(see {trial.path}/error.txt)", flush=True)
+
+
+RUN_FLAGS = ("rounds", "dataset", "data_dir", "learner", "model")
+RESOURCE_FLAGS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address", "storage_path", "name",
+                  "max_failures")
+
+
+def add_sweep_flags(parser: Any) -> None:
+    """Flags every sweep script shares: what to run on, and where and how to run it."""
+    parser.add_argument("--rounds", type=int, help="rounds per run (round 0 included)")
+    parser.add_argument("--dataset", help="synthetic, ag_news, imdb, jigsaw or a directory of train/test files")
+    parser.add_argument("--data-dir", help="directory holding <dataset>/train.parquet and test.parquet")
+    parser.add_argument("--learner", help="tfidf | embedding | transformer")
+    parser.add_argument("--model", help="transformer checkpoint or encoder (hub name or local path)")
+    parser.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial")
+    parser.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; 0.25 packs four trials on a GPU")
+    parser.add_argument("--max-concurrent", type=int, help="cap on trials running at once (0 = no cap)")
+    parser.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start a local one")
+    parser.add_argument("--storage-path",
+                        help="results root: local dir, shared file system or URI (default results/)")
+    parser.add_argument("--name", help="sweep name = folder under the storage path")
+    parser.add_argument("--max-failures", type=int, help="retries per trial, each from its latest round checkpoint")
+
+
+def apply_sweep_flags(spec: SweepSpec, args: Any) -> SweepSpec:
+    """The flags of ``add_sweep_flags`` that were given, on top of ``spec``."""
+    for key in RUN_FLAGS:
+        if getattr(args, key) is not None:
+            spec.run[key] = getattr(args, key)
+    for key in RESOURCE_FLAGS:
+        if getattr(args, key) is not None:
+            setattr(spec, key, getattr(args, key))
+    return spec
 
 
 def parse_list(text: str | None, kind: Callable[[str], Any], flag: str) -> list[Any] | None:

@@ -14,44 +14,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
+from hal.cli import OneLineParser  # noqa: E402
 from hal.errors import EXIT_USAGE, HalError  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        sys.exit(EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eps_k_grid.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from hal.sweep import add_sweep_flags
+
+    p = OneLineParser(prog="eps_k_grid.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEMO_CONFIG), help="sweep YAML (default: the offline demo)")
     p.add_argument("--epsilons", help="comma-separated ε values, e.g. 0.005,0.01,0.02")
     p.add_argument("--ks", help="comma-separated k values, e.g. 1,2,3")
     p.add_argument("--query-sizes", help="comma-separated query batch sizes, e.g. 16,32")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 42,43,44")
     p.add_argument("--strategies", help="comma-separated subset of hybrid,retrain,finetune,new_only")
-    p.add_argument("--rounds", type=int, help="rounds per run (round 0 included)")
-    p.add_argument("--dataset", help="synthetic, ag_news, imdb, jigsaw or a directory of train/test files")
-    p.add_argument("--data-dir", help="directory holding <dataset>/train.parquet and test.parquet")
-    p.add_argument("--learner", help="tfidf | embedding | transformer")
-    p.add_argument("--model", help="transformer checkpoint or encoder (hub name or local path)")
-    p.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial")
-    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; 0.25 packs four trials on a GPU")
-    p.add_argument("--max-concurrent", type=int, help="cap on trials running at once (0 = no cap)")
-    p.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start a local one")
-    p.add_argument("--storage-path", help="results root: local dir, shared file system or URI (default results/)")
-    p.add_argument("--name", help="sweep name = folder under the storage path")
     p.add_argument("--resume", action="store_true", help="continue the interrupted sweep --name")
-    p.add_argument("--max-failures", type=int, help="retries per trial, each from its latest round checkpoint")
+    add_sweep_flags(p)
     return p
 
 
 def spec_from_args(args: argparse.Namespace):
     """The sweep spec: the YAML, then the flags on top."""
-    from hal.sweep import load_spec, parse_list
+    from hal.sweep import apply_sweep_flags, load_spec, parse_list
 
     spec = load_spec(args.config)
     lists = {"epsilon": (args.epsilons, float, "--epsilons"), "k": (args.ks, int, "--ks"),
@@ -61,13 +47,7 @@ def spec_from_args(args: argparse.Namespace):
         values = parse_list(text, kind, flag)
         if values is not None:
             setattr(spec, key, values)
-    for key in ("rounds", "dataset", "data_dir", "learner", "model"):
-        if getattr(args, key) is not None:
-            spec.run[key] = getattr(args, key)
-    for key in ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address", "storage_path", "name",
-                "max_failures"):
-        if getattr(args, key) is not None:
-            setattr(spec, key, getattr(args, key))
+    apply_sweep_flags(spec, args)
     return spec.validate()
 
 
@@ -93,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except HalError as exc:
         sys.stderr.write(f"eps_k_grid.py: error: {exc}\n")
         return EXIT_USAGE
-    path = sweep.experiment_path(spec)
-    print("\n".join(sweep.summarize_results(results)))
-    print(f"\nresults: {path}\n"
-          f"watch:   tensorboard --logdir {path}\n"
-          f"next:    python -m analysis.report {path}")
+    print(sweep.closing_lines(spec, results))
     return 0 if not results.errors else 1
 
 

@@ -14,20 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
+from hal.cli import OneLineParser  # noqa: E402
 from hal.errors import EXIT_USAGE, HalError  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 COSTS = {"samples": "total_train_samples", "time": "total_train_time_s"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
-        sys.exit(EXIT_USAGE)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="optuna_pareto.py", description=__doc__,
+    from hal.sweep import add_sweep_flags
+
+    p = OneLineParser(prog="optuna_pareto.py", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEMO_CONFIG), help="sweep YAML: its 'run' settings are used")
     p.add_argument("--num-samples", type=int, default=24, help="trial budget")
@@ -36,17 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-sizes", help="choices of query size (default: the config's grid)")
     p.add_argument("--seed", type=int, default=0, help="run seed of every trial and the sampler's seed")
     p.add_argument("--cost", choices=sorted(COSTS), default="samples", help="cost objective to minimise")
-    p.add_argument("--rounds", type=int, help="rounds per run (round 0 included)")
-    p.add_argument("--dataset", help="synthetic, ag_news, imdb, jigsaw or a directory of train/test files")
-    p.add_argument("--data-dir", help="directory holding <dataset>/train.parquet and test.parquet")
-    p.add_argument("--learner", help="tfidf | embedding | transformer")
-    p.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial")
-    p.add_argument("--gpus-per-trial", type=float, help="GPUs per trial (fractions pack trials on a GPU)")
-    p.add_argument("--max-concurrent", type=int, help="trials at once (NSGA-II learns from finished ones)")
-    p.add_argument("--address", help="join a running Ray cluster (e.g. auto)")
-    p.add_argument("--storage-path", help="results root (default results/)")
-    p.add_argument("--name", help="sweep name (default: <config name>_optuna)")
-    p.add_argument("--max-failures", type=int, help="retries per trial from its latest round checkpoint")
+    add_sweep_flags(p)
     return p
 
 
@@ -70,13 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
         spec = sweep.load_spec(args.config)
         spec.name = f"{spec.name}_optuna"
-        for key in ("rounds", "dataset", "data_dir", "learner"):
-            if getattr(args, key) is not None:
-                spec.run[key] = getattr(args, key)
-        for key in ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address", "storage_path",
-                    "name", "max_failures"):
-            if getattr(args, key) is not None:
-                setattr(spec, key, getattr(args, key))
+        sweep.apply_sweep_flags(spec, args)
         if args.query_sizes is not None:
             spec.query_size = sweep.parse_list(args.query_sizes, int, "--query-sizes")
         spec.strategies, spec.seed = ["hybrid"], [args.seed]
@@ -105,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except HalError as exc:
         sys.stderr.write(f"optuna_pareto.py: error: {exc}\n")
         return EXIT_USAGE
-    path = sweep.experiment_path(spec)
-    print("\n".join(sweep.summarize_results(results)))
-    print(f"\nresults: {path}\nwatch:   tensorboard --logdir {path}\n"
-          f"next:    python -m analysis.report {path} --cost {args.cost}")
+    print(sweep.closing_lines(spec, results, f" --cost {args.cost}"))
     return 0 if not results.errors else 1
 
 

@@ -14,7 +14,7 @@ from hal.features import tfidf_features
 from hal.learners.head import HeadLearner
 from hal.loop import ActiveLearningLoop
 from hal.prepare import Prepared
-from hal.records import TIMING_FIELDS, RoundRecord
+from hal.records import TIMING_FIELDS
 from hal.strategies import SwitchTrigger
 
 
