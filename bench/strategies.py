@@ -79,7 +79,8 @@ def ratio_table(summary_csv: Path) -> pd.DataFrame:
         hybrids = group[group.strategy == "hybrid"].assign(
             f1_ratio=lambda g: g.final_test_f1_mean / retrain.final_test_f1_mean,
             cost_ratio=lambda g: g.total_train_samples_mean / retrain.total_train_samples_mean)
-        picks = [(row.config, row) for _, row in group[group.strategy != "hybrid"].iterrows()]
+        picks = [(row.strategy + (" (1-epoch warm rounds)" if row.finetune_epochs == 1 else ""), row)
+                 for _, row in group[group.strategy != "hybrid"].iterrows()]
         default = hybrids[(hybrids.epsilon == DEFAULT_HYBRID["epsilon"]) & (hybrids.k == DEFAULT_HYBRID["k"])
                           & (hybrids.finetune_epochs == DEFAULT_HYBRID["finetune_epochs"])
                           & (hybrids.get("replay_fraction", 1.0) == 1.0)]
