@@ -24,7 +24,10 @@ PATH_KEYS = ("data_dir", "cache_dir")
 HYBRID = "hybrid"
 REFERENCE = "retrain"
 BASELINES = ("retrain", "finetune", "new_only")
-HYBRID_ONLY_KEYS = ("epsilon", "k")
+HYBRID_ONLY_KEYS = ("epsilon", "k", "holdout_fraction")
+# Settings of warm-started rounds: a retrain run never uses them, so they neither split retrain
+# into several configurations nor keep a hybrid from finding its retrain reference.
+WARM_START_KEYS = ("finetune_epochs", "finetune_lr", "replay_fraction", "shrink", "perturb")
 
 METRICS = ("final_test_f1", "aulc", "total_train_time_s", "total_train_samples", "switch_round")
 # Summary fields that are results, not settings (besides METRICS).
@@ -51,20 +54,23 @@ def config_keys(trials: pd.DataFrame, config_columns: Sequence[str] | None = Non
     for col in candidates:
         if col in skip or col not in blanked.columns:
             continue
-        if blanked[col].astype(str).nunique(dropna=False) > 1:
+        values = blanked[col].astype(object)
+        if values.where(values.notna(), None).astype(str).nunique() > 1:  # None and NaN alike
             keys.append(col)
     return keys
 
 
 def blank_hybrid_keys(trials: pd.DataFrame) -> pd.DataFrame:
-    """A copy with epsilon and k set to NaN for every non-hybrid run."""
+    """A copy with the settings a run does not use set to NaN: epsilon, k and holdout_fraction for
+    every non-hybrid run, the warm-start settings for every retrain run."""
     out = trials.copy()
     if "strategy" not in out.columns:
         return out
-    not_hybrid = out["strategy"] != HYBRID
-    for key in HYBRID_ONLY_KEYS:
-        if key in out.columns:
-            out[key] = pd.to_numeric(out[key], errors="coerce").astype(float).where(~not_hybrid, np.nan)
+    for keys, unused in ((HYBRID_ONLY_KEYS, out["strategy"] != HYBRID),
+                         (WARM_START_KEYS, out["strategy"] == REFERENCE)):
+        for key in keys:
+            if key in out.columns:
+                out[key] = pd.to_numeric(out[key], errors="coerce").astype(float).where(~unused, np.nan)
     return out
 
 
@@ -131,7 +137,8 @@ def aggregate(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 def savings_vs_retrain(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """Per configuration, cost and score relative to ``retrain`` with the same other keys.
 
-    The reference is the retrain configuration that shares every key but strategy, epsilon and k.
+    The reference is the retrain configuration that shares every key but strategy, the hybrid-only
+    keys and the warm-start settings (which retrain does not use).
     Runs are paired by seed where the reference has that seed: per pair the cost ratio
     (config / retrain), saving in % (100 * (1 - ratio)), score difference (config - retrain) and
     score ratio, then mean and std over the pairs (``n_pairs`` of them). Without any shared seed
@@ -142,7 +149,7 @@ def savings_vs_retrain(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
 
     ``trials`` must come from ``assign_configs``.
     """
-    match_keys = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS)]
+    match_keys = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS, *WARM_START_KEYS)]
     ref_trials = trials[trials["strategy"] == REFERENCE] if "strategy" in trials.columns else trials.iloc[:0]
     ref_ids = _reference_ids(trials, ref_trials, match_keys)
     rows = []

@@ -36,9 +36,10 @@ def make_run(run_dir: Path, strategy: str, seed: int, epsilon: float = 0.01, k: 
     """Write records.jsonl (and summary.json when ``finished``) of a plausible run. Hybrid runs
     apply the real switch rule to their own ΔF1, so switch rounds differ across (ε, k).
     ``overrides`` are further RunConfig fields (dataset, learner, ...)."""
+    settings = {"finetune_epochs": 2, **overrides}
     cfg = RunConfig(strategy=strategy, seed=seed, epsilon=epsilon, k=k, query_size=query_size,
-                    rounds=rounds, initial_size=20, epochs=5, finetune_epochs=2,
-                    data_dir=f"/data/copy{seed}", cache_dir=f"/cache/{seed}", **overrides)
+                    rounds=rounds, initial_size=20, epochs=5,
+                    data_dir=f"/data/copy{seed}", cache_dir=f"/cache/{seed}", **settings)
     # Noise from the seed and the configuration, so configurations differ in more than cost.
     rng = np.random.default_rng([seed, zlib.crc32(f"{strategy}{epsilon}{k}{query_size}".encode())])
     offset = {"retrain": 0.0, "finetune": -0.01, "new_only": -0.2, "hybrid": 0.0}[strategy]
@@ -373,3 +374,18 @@ def test_cli_bad_path_exits_2_with_one_line(tmp_path, kind):
     if kind == "empty":
         assert "is not a HAL sweep or run directory: no records.jsonl below it" in lines[0]
     assert not (target / "report").exists()  # nothing written that could look like a report
+
+
+def test_warm_start_settings_do_not_split_retrain_or_hide_the_reference(tmp_path):
+    # A benchmark-style sweep: retrain recorded with finetune_epochs=5 (unused by retrain), a
+    # hybrid and a finetune baseline with 1-epoch warm rounds. Both must find retrain.
+    for seed in (1, 2):
+        make_run(tmp_path / f"retrain_{seed}", "retrain", seed, finetune_epochs=5)
+        make_run(tmp_path / f"hybrid_{seed}", "hybrid", seed, epsilon=0.03, k=1, finetune_epochs=1)
+        make_run(tmp_path / f"finetune_{seed}", "finetune", seed, finetune_epochs=1)
+    results = load_results(tmp_path)
+    _, table, keys = config_table(results.trials, results.config_columns)
+    assert sorted(table["strategy"]) == ["finetune", "hybrid", "retrain"]  # retrain is one config
+    for strategy in ("hybrid", "finetune"):
+        row = table[table["strategy"] == strategy].iloc[0]
+        assert not math.isnan(row["cost_ratio_samples_mean"]) and row["n_pairs"] == 2
