@@ -53,6 +53,7 @@ def _trial_dirs(path: Path) -> list[Path]:
 
 def test_tiny_sweep_end_to_end(local_ray, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
     from hal import sweep
 
@@ -77,6 +78,11 @@ def test_tiny_sweep_end_to_end(local_ray, tmp_path):
                 "hybrid/switched", "final/test_f1"} <= tags
         assert [e.step for e in events.Scalars("f1/val")] == [0, 1, 2, 3]
         assert not any(t.startswith("ray/") for t in tags)
+        # HParams written when the trial started, so the tab compares runs while they go
+        start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+        assert {"strategy", "epsilon", "k", "query_size", "seed"} <= set(hparams)
+        assert hparams["strategy"].string_value == summary["config"]["strategy"]
 
 
 def test_failed_trial_is_retried_from_its_checkpoint(local_ray, tmp_path):
