@@ -109,16 +109,26 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from hal.loop import ActiveLearningLoop
-    from hal.prepare import prepare
-    from hal.tensorboard import RoundWriter
-
+    """``run``: resolve the config and the output directory, then run."""
     overrides = config_overrides(args)
     cfg = config_from_yaml(args.config, overrides) if args.config else make_config(overrides)
     cfg = cfg.resolved()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{Path(cfg.dataset).name}-{cfg.strategy}-{stamp}").expanduser()
+    created = not out.exists()
     prepare_out_dir(out, args.resume)
+    try:
+        return _run(cfg, out, args)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failure before the first round leaves nothing behind
+        raise
+
+
+def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
+    from hal.loop import ActiveLearningLoop
+    from hal.prepare import prepare
+    from hal.tensorboard import RoundWriter
 
     prepared = prepare(cfg)
     loop = ActiveLearningLoop(cfg, prepared)

@@ -126,6 +126,7 @@ def test_bad_data_exit_2(tmp_path):
         assert done.returncode == 2, done.stderr
         assert phrase in done.stderr.lower() and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / f"out{i}").exists()  # nothing left behind
     d = _bad_dir(tmp_path, good, "goodcols")
     done = hal("run", "--dataset", d, "--text-column", "body", "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "body" in done.stderr
