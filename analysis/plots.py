@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from analysis.aggregate import BASELINES, COSTS, HYBRID
+from analysis.aggregate import BASELINES, COSTS, HYBRID, WARM_START_KEYS
 from analysis.pareto import front_by_group
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -121,11 +121,13 @@ def _short_label(row: pd.Series) -> str:
 def plot_learning_curves(rounds: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str], path: Path,
                          score: str) -> str | None:
     """val_f1 vs round and vs cumulative training time per strategy (mean ± std band over seeds);
-    one row per facet (dataset, query size, other varying keys). The hybrid line is the best
-    hybrid configuration of the facet by mean ``score``. ``rounds`` must carry ``config_id``."""
+    one row per facet (dataset, learner, query size). Every baseline configuration is drawn; the
+    hybrid line is the best hybrid configuration of the facet by mean ``score`` (other settings,
+    e.g. warm-start variants, compete for that line rather than multiplying the rows).
+    ``rounds`` must carry ``config_id``."""
     if rounds.empty or "val_f1" not in rounds.columns:
         return "learning_curves.png: no per-round records"
-    facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k")]
+    facet_keys = [k for k in ("dataset", "learner", "query_size") if k in keys]
     panels = _split(table, facet_keys)
     fig, grid = _grid(len(panels) * 2, ncols=2, size=(6.2, 4.2))
     for row_i, (title, part) in enumerate(panels):
@@ -158,7 +160,8 @@ def plot_learning_curves(rounds: pd.DataFrame, table: pd.DataFrame, keys: Sequen
         ax_time.set_title(f"{prefix}val F1 vs training time", fontsize=10)
         ax_round.legend(fontsize=7, loc="lower right")
     what = SCORE_LABELS.get(score, score)
-    fig.suptitle(f"Learning curves, mean ± 1 std over seeds (hybrid: best ε, k by {what})", fontsize=11)
+    fig.suptitle(f"Learning curves, mean ± 1 std over seeds (hybrid: its best configuration by {what})",
+                 fontsize=11)
     _layout(fig)
     return _save(fig, path)
 
@@ -175,7 +178,8 @@ def plot_delta_f1(rounds: pd.DataFrame, trials: pd.DataFrame, keys: Sequence[str
     if hybrid.empty or "delta_f1" not in hybrid.columns or hybrid["delta_f1"].notna().sum() == 0:
         return "delta_f1.png: no hybrid runs with ΔF1 values"
     hybrid = hybrid.merge(trials[["trial", "switch_round"]], on="trial", how="left")
-    facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k")]
+    # Warm-start settings act only after the switch: ΔF1 before it is the same for all of them.
+    facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k", *WARM_START_KEYS)]
     facets = _split(hybrid, facet_keys)
     epsilons = sorted(hybrid["epsilon"].dropna().unique())
     k_values = sorted(hybrid["k"].dropna().unique())
@@ -228,7 +232,8 @@ def plot_switch_timing(trials: pd.DataFrame, keys: Sequence[str], path: Path) ->
         return "switch_timing.png: no hybrid runs"
     if hybrid["switch_round"].notna().sum() == 0:
         return "switch_timing.png: no hybrid run switched"
-    facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k", "query_size")]
+    # The switch round does not depend on the warm-start settings (they act only after it).
+    facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k", "query_size", *WARM_START_KEYS)]
     facets = _split(hybrid, facet_keys)
     pairs = sorted({(e, k) for e, k in zip(hybrid["epsilon"], hybrid["k"])})
     sizes = sorted(hybrid["query_size"].dropna().unique()) if "query_size" in hybrid.columns else [None]

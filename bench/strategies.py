@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     header = f"`{command}` on {time.strftime('%Y-%m-%d')}, {machine}"
     if wall is not None:
         header += f", {len(runs)} runs in {wall / 60:.1f} min"
+    else:
+        header += (f": the table rebuilt from every sweep under `{args.storage_path}` "
+                   "(docs/benchmark.md lists the commands that ran them)")
     (out / "strategies.md").write_text("# Strategy benchmark\n\n" + header + "\n\n"
                                        + table.to_markdown(index=False) + "\n")
     print(table.to_string(index=False))
