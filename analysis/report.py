@@ -11,7 +11,6 @@ is complete. A bad path is one line on stderr and exit code 2.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from analysis import plots
 from analysis.aggregate import COSTS, HYBRID, METRICS, SCORES, config_table
 from analysis.load import load_results
 from analysis.pareto import front_by_group
+from hal.cli import OneLineParser
 from hal.errors import EXIT_USAGE, HalError
 
 COST_FLAGS = {"time": "total_train_time_s", "samples": "total_train_samples"}
@@ -231,7 +231,7 @@ def _print_summary(report: Report, cost: str, score: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.report",
+    parser = OneLineParser(prog="python -m analysis.report",
                                      description="Pareto front, plots and tables of a HAL sweep or run.")
     parser.add_argument("sweep_dir", help="a sweep directory (results/<sweep>) or a single run directory")
     parser.add_argument("--out", default=None, help="output directory (default: <sweep_dir>/report)")
