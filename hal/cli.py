@@ -11,7 +11,7 @@ from typing import Sequence
 
 from hal.config import RunConfig, config_from_yaml, make_config
 from hal.errors import EXIT_USAGE, HalError
-from hal.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord, write_records, write_summary
+from hal.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord
 
 FIELD_HELP = {
     "dataset": "synthetic, ag_news, imdb, jigsaw, or a directory with train/test .parquet/.csv",
@@ -128,7 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     from hal.loop import ActiveLearningLoop
     from hal.prepare import prepare
-    from hal.tensorboard import RoundWriter
+    from hal.run_files import RunFiles
 
     prepared = prepare(cfg)
     loop = ActiveLearningLoop(cfg, prepared)
@@ -139,16 +139,13 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     for record in loop.records:
         if not args.quiet:
             print(format_record(record) + "  (restored)")
-    writer = RoundWriter(out, cfg.to_dict(), write_hparams=not args.resume)
+    files = RunFiles(out, cfg.to_dict(), fresh=not args.resume)
     for record in loop:
-        write_records(out, loop.records)
+        files.round(loop, record)
         loop.save(out)
-        writer.log(record)
         if not args.quiet:
             print(format_record(record), flush=True)
-    summary = loop.summary()
-    write_summary(out, summary)
-    writer.finish(summary)
+    summary = files.finish(loop)
     switch = summary["switch_round"]
     print(f"done: final test F1 {summary['final_test_f1']:.4f}, AULC {summary['aulc']:.4f}, "
           f"train {summary['total_train_time_s']:.1f}s / {summary['total_train_samples']} samples"

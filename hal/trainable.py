@@ -17,8 +17,8 @@ from typing import Any
 from hal.config import RunConfig, make_config
 from hal.loop import ActiveLearningLoop
 from hal.prepare import Prepared, prepare, prepare_key
-from hal.records import aulc, write_records, write_summary
-from hal.tensorboard import RoundWriter
+from hal.records import aulc
+from hal.run_files import RunFiles
 
 RUN_KEYS = {f.name for f in fields(RunConfig)}
 # Fault injection for tests of retries: raise once, before round N is reported, on a fresh start.
@@ -79,22 +79,17 @@ def run_trial(config: dict[str, Any], prepared: dict[tuple, Prepared] | None = N
         with checkpoint.as_directory() as directory:
             loop.load(Path(directory))
     out = _trial_out_dir()
-    writer = RoundWriter(out, cfg.to_dict(), write_hparams=checkpoint is None)
+    files = RunFiles(out, cfg.to_dict(), fresh=checkpoint is None)
     fail_at = config.get(FAIL_AT_ROUND)
 
     for record in loop:
         if fail_at is not None and record.round == fail_at and checkpoint is None:
             raise InjectedFailure(f"injected failure at round {fail_at}")
         # Files first: Tune may end the trial's worker as soon as the last result is reported.
-        # records.jsonl is rewritten whole from the loop state, so a retried round never doubles.
-        write_records(out, loop.records)
-        writer.log(record)
+        files.round(loop, record)
         if loop.done:
-            summary = loop.summary()
-            summary.update(trial_id=tune.get_context().get_trial_id(), resources=resources,
-                           started_at=started_at, finished_at=time.time())
-            write_summary(out, summary)
-            writer.finish(summary)
+            files.finish(loop, trial_id=tune.get_context().get_trial_id(), resources=resources,
+                         started_at=started_at, finished_at=time.time())
         metrics = record.to_dict()
         metrics.update(_progress(loop))
         with tempfile.TemporaryDirectory() as directory:
