@@ -73,13 +73,10 @@ def load_results(path: str | Path) -> Results:
             unfinished.append(trial)
             continue
         try:
-            records = _read_jsonl(run_dir / RECORDS_FILE)
-            summary = json.loads((run_dir / SUMMARY_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            unreadable.append(f"{trial}: {type(exc).__name__}: {exc}".splitlines()[0])
-            continue
-        if not records or not isinstance(summary, dict):
-            unreadable.append(f"{trial}: empty {RECORDS_FILE} or malformed {SUMMARY_FILE}")
+            records = _read_records(run_dir / RECORDS_FILE)
+            summary = _read_summary(run_dir / SUMMARY_FILE)
+        except DamagedFile as exc:  # named, skipped; the other runs are still reported
+            unreadable.append(f"{_trial_file(trial, exc.path)}: {exc.reason}")
             continue
         config = _config_of(summary, run_dir)
         for key in config:
@@ -106,9 +103,70 @@ def _trial_id(root: Path, run_dir: Path) -> str:
     return rel.as_posix() if rel.parts else (run_dir.resolve().name or str(run_dir))
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+class DamagedFile(Exception):
+    """A result file that cannot be used: ``path`` and a short ``reason``."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of ``records.jsonl``: every line a JSON object with an integer ``round``."""
+    records = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise DamagedFile(path, f"line {number} is not valid JSON") from None
+        if not isinstance(record, dict):
+            raise DamagedFile(path, f"line {number} is not a JSON object ({_json_kind(record)})")
+        if isinstance(record.get("round"), bool) or not isinstance(record.get("round"), int):
+            raise DamagedFile(path, f"line {number} has no integer 'round'")
+        records.append(record)
+    if not records:
+        raise DamagedFile(path, "holds no record")
+    return records
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """``summary.json`` as a dict; empty, invalid or non-object files are ``DamagedFile``."""
+    text = _read_text(path)
+    if not text.strip():
+        raise DamagedFile(path, "is empty")
+    try:
+        summary = json.loads(text)
+    except ValueError:
+        raise DamagedFile(path, "is not valid JSON") from None
+    if not isinstance(summary, dict):
+        raise DamagedFile(path, f"is not a JSON object ({_json_kind(summary)})")
+    return summary
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {list: "an array", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DamagedFile(path, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise DamagedFile(path, f"cannot be read ({(exc.strerror or type(exc).__name__).lower()})") from None
+
+
+def _trial_file(trial: str, path: Path) -> str:
+    """``<trial>/<file>``: which file of which run is damaged."""
+    return f"{trial}/{path.name}"
 
 
 def _config_of(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -7,21 +7,25 @@ space (``{"query_size": 16}``). Validation happens up front so a bad value fails
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import yaml
 
 from hal.errors import HalError
+from hal.paths import is_dir, path_error, readable_file
+from hal.strategies import SWITCH_RULES
 
 STRATEGIES = ("retrain", "finetune", "new_only", "hybrid")
 LEARNERS = ("tfidf", "embedding", "transformer")
 QUERY_STRATEGIES = ("random", "entropy", "margin", "least_confidence")
-MONITORS = ("val", "holdout")
+MONITORS = ("val", "holdout", "agreement")
 DEVICES = ("auto", "cpu", "cuda")
-NAMED_DATASETS = ("synthetic", "ag_news", "imdb", "jigsaw")
+NAMED_DATASETS = ("synthetic", "ag_news", "imdb", "jigsaw", "banking77")
 
 DEFAULT_MODELS = {
     "transformer": "distilbert-base-uncased",
@@ -34,6 +38,77 @@ DEFAULT_LRS = {"transformer": 2e-5, "tfidf": 1e-2, "embedding": 1e-2}
 # retraining and over-fit the old examples (docs/benchmark.md measures both). `finetune` and
 # `new_only` keep DESIGN.md's default, finetune_epochs = epochs.
 HYBRID_FINETUNE_EPOCHS = 1
+# The switch threshold ε has each monitor's own scale: ΔF1 for `val` and `holdout`, 1 − Cohen's κ
+# between consecutive models' predictions on the stop set for `agreement` (docs/benchmark.md).
+DEFAULT_EPSILONS = {"val": 0.02, "holdout": 0.02, "agreement": 0.05}
+
+# Largest sizes that still fit one machine: past these a run would not fit memory or could never
+# be served by a pool, so they are typos (``--batch-size 1600000``), not experiments.
+MAX_COUNT = 100_000_000   # examples: initial set, query, pool subset, stop set, val count
+MAX_REPEATS = 100_000     # rounds, epochs, k, windows, patience
+MAX_SEED = 2**32 - 1      # what numpy/scikit-learn accept as a seed
+MAX_HEAD_WEIGHTS = 500_000_000  # TF-IDF features x hidden units: 2 GB of float32, x4 with AdamW
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of one numeric field: ``low``..``high``, each end closed unless open."""
+
+    low: float
+    high: float
+    open_low: bool = False
+    open_high: bool = False
+    note: str = ""  # what a special value means, e.g. "0 = off"
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        ends = ("(" if self.open_low else "[", ")" if self.open_high else "]")
+        text = f"{ends[0]}{_number(self.low)}, {_number(self.high)}{ends[1]}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+def _number(value: float) -> str:
+    """1e-05, 0.5, 65,536: short, and big bounds readable."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+# One row per numeric RunConfig field (tests check none is missing). ``None`` stays allowed where
+# the field's type allows it (a derived default); everything else must be finite and in range.
+RANGES: dict[str, Range] = {
+    "val_size": Range(0, MAX_COUNT, open_low=True, note="a fraction below 1 or a whole count"),
+    "data_seed": Range(0, MAX_SEED),
+    "synthetic_classes": Range(2, 1000),
+    "synthetic_size": Range(50, 2_000_000),
+    "synthetic_imbalance": Range(1, 1000, note="largest/smallest class"),
+    "synthetic_noise": Range(0, 0.5, open_high=True),
+    "hidden_size": Range(0, 65_536, note="0 = linear head"),
+    "tfidf_max_features": Range(1, 10_000_000),
+    "max_length": Range(8, 8192),
+    "epochs": Range(1, MAX_REPEATS),
+    "finetune_epochs": Range(1, MAX_REPEATS),
+    "lr": Range(0, 10, open_low=True),
+    "finetune_lr": Range(0, 10, open_low=True),
+    "batch_size": Range(1, 65_536),
+    "weight_decay": Range(0, 10),
+    "early_stop_patience": Range(0, MAX_REPEATS, note="0 = off"),
+    "shrink": Range(0, 1),
+    "perturb": Range(0, 1),
+    "replay_fraction": Range(0, 1),
+    "epsilon": Range(0, 1),
+    "k": Range(1, MAX_REPEATS),
+    "holdout_fraction": Range(0, 1, open_low=True, open_high=True),
+    "switch_window": Range(1, MAX_REPEATS),
+    "stop_set_size": Range(1, MAX_COUNT),
+    "pool_subset": Range(0, MAX_COUNT, note="0 = whole pool"),
+    "initial_size": Range(1, MAX_COUNT),
+    "query_size": Range(1, MAX_COUNT),
+    "rounds": Range(1, MAX_REPEATS),
+    "seed": Range(0, MAX_SEED),
+}
 
 
 @dataclass
@@ -73,10 +148,13 @@ class RunConfig:
     perturb: float = 0.0
     replay_fraction: float = 1.0
     # hybrid switch trigger
-    epsilon: float = 0.02
+    epsilon: float | None = None
     k: int = 2
     monitor: str = "val"
     holdout_fraction: float = 0.2
+    switch_rule: str = "abs"
+    switch_window: int = 3
+    stop_set_size: int = 1000
     # active learning
     query_strategy: str = "entropy"
     pool_subset: int = 0
@@ -95,9 +173,11 @@ class RunConfig:
             out.lr = DEFAULT_LRS.get(out.learner, 1e-2)
         if out.finetune_lr is None:
             out.finetune_lr = out.lr
+        if out.epsilon is None:
+            out.epsilon = DEFAULT_EPSILONS[out.monitor]
         if out.finetune_epochs is None:
             out.finetune_epochs = HYBRID_FINETUNE_EPOCHS if out.strategy == "hybrid" else out.epochs
-        if Path(out.dataset).expanduser().is_dir():  # trials run in their own directories
+        if is_dir(out.dataset):  # trials run in their own directories
             out.dataset = str(Path(out.dataset).expanduser().resolve())
         if out.data_dir is not None:
             out.data_dir = str(Path(out.data_dir).expanduser().resolve())
@@ -113,48 +193,25 @@ class RunConfig:
         _one_of("learner", self.learner, LEARNERS)
         _one_of("query_strategy", self.query_strategy, QUERY_STRATEGIES)
         _one_of("monitor", self.monitor, MONITORS)
+        _one_of("switch_rule", self.switch_rule, SWITCH_RULES)
         _one_of("device", self.device, DEVICES)
         if not self.dataset:
             raise HalError("dataset is empty: pass --dataset NAME (one of "
                            f"{', '.join(NAMED_DATASETS)}) or a directory with train/test files")
-        _check(self.epsilon >= 0, f"epsilon must be >= 0, got {self.epsilon}")
-        _check(self.k >= 1, f"k must be >= 1, got {self.k}")
-        _check(self.query_size >= 1, f"query_size must be >= 1, got {self.query_size}")
-        _check(self.initial_size >= 1, f"initial_size must be >= 1, got {self.initial_size}")
-        _check(self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}")
-        _check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _check(self.finetune_epochs is None or self.finetune_epochs >= 1,
-               f"finetune_epochs must be >= 1, got {self.finetune_epochs}")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _check(self.max_length >= 8, f"max_length must be >= 8, got {self.max_length}")
-        for name in ("lr", "finetune_lr"):
-            value = getattr(self, name)
-            _check(value is None or value > 0, f"{name} must be > 0, got {value}")
-        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _check(self.early_stop_patience >= 0,
-               f"early_stop_patience must be >= 0 (0 = off), got {self.early_stop_patience}")
-        _check(self.shrink >= 0 and self.perturb >= 0,
-               f"shrink and perturb must be >= 0, got {self.shrink} and {self.perturb}")
-        _check(0 <= self.replay_fraction <= 1,
-               f"replay_fraction must be in [0, 1], got {self.replay_fraction}")
-        _check(0 < self.holdout_fraction < 1,
-               f"holdout_fraction must be in (0, 1), got {self.holdout_fraction}")
+        for name in FIELD_TYPES:
+            _check_number(name, getattr(self, name))
         if self.monitor == "holdout":
             _check(round(self.query_size * self.holdout_fraction) >= 1,
                    f"query_size {self.query_size} x holdout_fraction {self.holdout_fraction} "
                    "holds back no example: raise --query-size or --holdout-fraction")
-        _check(self.pool_subset >= 0, f"pool_subset must be >= 0 (0 = whole pool), got {self.pool_subset}")
-        _check(0 < self.val_size < 1 or (self.val_size >= 1 and float(self.val_size).is_integer()),
+        _check(self.val_size < 1 or float(self.val_size).is_integer(),
                f"val_size must be a fraction in (0, 1) or a whole count, got {self.val_size}")
-        _check(self.hidden_size >= 0, f"hidden_size must be >= 0 (0 = linear head), got {self.hidden_size}")
-        _check(self.tfidf_max_features >= 1,
-               f"tfidf_max_features must be >= 1, got {self.tfidf_max_features}")
-        _check(self.synthetic_classes >= 2, f"synthetic_classes must be >= 2, got {self.synthetic_classes}")
-        _check(self.synthetic_size >= 50, f"synthetic_size must be >= 50, got {self.synthetic_size}")
-        _check(self.synthetic_imbalance >= 1,
-               f"synthetic_imbalance (largest/smallest class) must be >= 1, got {self.synthetic_imbalance}")
-        _check(0 <= self.synthetic_noise < 0.5,
-               f"synthetic_noise must be in [0, 0.5), got {self.synthetic_noise}")
+        if self.learner == "tfidf" and self.hidden_size:
+            weights = self.tfidf_max_features * self.hidden_size
+            _check(weights <= MAX_HEAD_WEIGHTS,
+                   f"tfidf_max_features {self.tfidf_max_features} x hidden_size {self.hidden_size} "
+                   f"= {weights:,} head weights do not fit in memory (at most {MAX_HEAD_WEIGHTS:,}): "
+                   "lower --tfidf-max-features or --hidden-size")
         if self.multilabel and self.dataset != "jigsaw":
             raise HalError("multilabel is only available for --dataset jigsaw")
         return self
@@ -174,6 +231,26 @@ def _check(ok: bool, message: str) -> None:
         raise HalError(message)
 
 
+def _check_number(name: str, value: Any) -> None:
+    """A numeric field must be a number of its type (bools are not numbers), finite, in range."""
+    kind = FIELD_TYPES[name]
+    base = kind.replace(" | None", "")
+    if base not in ("int", "float") or (value is None and "None" in kind):
+        return
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise HalError(f"{name} must be {'an integer' if base == 'int' else 'a number'}, got {value!r}: "
+                       f"set {flag} to a number")
+    if not math.isfinite(value):
+        raise HalError(f"{name} must be a finite number, got {value}: set {flag} to a number in "
+                       f"{RANGES.get(name, 'range')}")
+    if base == "int" and not float(value).is_integer():
+        raise HalError(f"{name} must be a whole number, got {value}: set {flag} to an integer")
+    allowed = RANGES.get(name)
+    if allowed is not None and value not in allowed:
+        raise HalError(f"{name} must be in {allowed}, got {value}: set {flag} in that range")
+
+
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
 
 
@@ -189,23 +266,35 @@ def coerce(name: str, value: Any) -> Any:
     base = kind.replace(" | None", "")
     try:
         if base == "bool":
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return lowered in ("true", "1", "yes")
-            return bool(value)
+            return _to_bool(value)
+        # YAML ``k: true`` is a bool, and Python's bool is an int: refuse, never read it as 1.
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, (list, tuple, dict, set)):
+            raise ValueError(value)
         if base == "int":
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, (float, np.floating)) and not float(value).is_integer():
                 raise ValueError(value)
-            if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            if isinstance(value, str) and not value.strip().lstrip("-+").isdigit():
                 raise ValueError(value)
             return int(value)
         if base == "float":
-            return float(value)
+            return float(value)  # "inf" and "nan" parse; validate() rejects them with a range
         return str(value)
-    except (TypeError, ValueError):
-        raise HalError(f"config key {name!r} expects {base}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        what = {"bool": "true or false", "int": "an integer", "float": "a number"}.get(base, "text")
+        raise HalError(f"config key {name!r} expects {what}, got {value!r}") from None
+
+
+def _to_bool(value: Any) -> bool:
+    """A real boolean, or its spelling in a string; 1/0 and other numbers are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+    raise ValueError(value)
 
 
 def make_config(overrides: Mapping[str, Any] | None = None, base: RunConfig | None = None) -> RunConfig:
@@ -218,11 +307,17 @@ def make_config(overrides: Mapping[str, Any] | None = None, base: RunConfig | No
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML mapping; a missing or malformed file is a ``HalError``."""
-    p = Path(path)
-    if not p.is_file():
-        raise HalError(f"config file {str(p)!r} does not exist: check the --config path")
+    fix = "pass --config with the path of a readable YAML file"
+    p = readable_file(path, "config file", fix)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise path_error("config file", p, exc, fix) from None
+    except UnicodeDecodeError as exc:
+        raise HalError(f"config file {str(p)!r} is not UTF-8 text (byte {exc.start}): save it as "
+                       "UTF-8 YAML") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""

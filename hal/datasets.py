@@ -1,6 +1,6 @@
 """Load a dataset into a ``Corpus``: named datasets, the synthetic one, or any folder of splits.
 
-Named datasets (``ag_news``, ``imdb``, ``jigsaw``) are looked for as ``<dir>/<name>/train.parquet``
+Named datasets (``ag_news``, ``imdb``, ``jigsaw``, ``banking77``) are looked for as ``<dir>/<name>/train.parquet``
 and ``test.parquet`` (or ``.csv``) in, in order: ``cfg.data_dir``, ``$HAL_DATA_DIR``, the repo's
 ``data/``; then on the Hugging Face hub. Anything else in ``cfg.dataset`` is a directory holding
 ``train`` and ``test`` files with ``cfg.text_column`` / ``cfg.label_column``. Every problem with
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sklearn.model_selection import train_test_split
 from hal.config import NAMED_DATASETS, RunConfig
 from hal.corpus import Corpus
 from hal.errors import HalError
+from hal.paths import path_error, readable_dir, readable_file
 from hal.synthetic import label_names as synthetic_label_names
 from hal.synthetic import make_synthetic
 
@@ -34,6 +36,8 @@ SUFFIXES = (".parquet", ".csv")
 JIGSAW_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 HUB_PROBE_TIMEOUT_S = 5.0
 _CACHE_SIZE = 8  # a few corpora at once; IMDb alone holds ~65 MB of text
+DATASET_FIX = ("make the dataset folder and its train/test files readable by this user "
+               "(chmod), or pass another --dataset / --data-dir")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,34 @@ NAMED = {
     # Jigsaw is a Kaggle competition dataset: no copy on the hub may be downloaded freely.
     "jigsaw": NamedDataset(("non-toxic", "toxic"), None),
 }
+# BANKING77's 77 intents in label order (0..76): the `label_name` column of its Parquet files and
+# categories.json of the authors' release (PolyAI-LDN/task-specific-datasets).
+BANKING77_LABELS = (
+    "card_arrival", "card_linking", "exchange_rate", "card_payment_wrong_exchange_rate",
+    "extra_charge_on_statement", "pending_cash_withdrawal", "fiat_currency_support",
+    "card_delivery_estimate", "automatic_top_up", "card_not_working", "exchange_via_app",
+    "lost_or_stolen_card", "age_limit", "pin_blocked", "contactless_not_working",
+    "top_up_by_bank_transfer_charge", "pending_top_up", "cancel_transfer", "top_up_limits",
+    "wrong_amount_of_cash_received", "card_payment_fee_charged",
+    "transfer_not_received_by_recipient", "supported_cards_and_currencies", "getting_virtual_card",
+    "card_acceptance", "top_up_reverted", "balance_not_updated_after_cheque_or_cash_deposit",
+    "card_payment_not_recognised", "edit_personal_details", "why_verify_identity",
+    "unable_to_verify_identity", "get_physical_card", "visa_or_mastercard", "topping_up_by_card",
+    "disposable_card_limits", "compromised_card", "atm_support",
+    "direct_debit_payment_not_recognised", "passcode_forgotten", "declined_cash_withdrawal",
+    "pending_card_payment", "lost_or_stolen_phone", "request_refund", "declined_transfer",
+    "Refund_not_showing_up", "declined_card_payment", "pending_transfer", "terminate_account",
+    "card_swallowed", "transaction_charged_twice", "verify_source_of_funds", "transfer_timing",
+    "reverted_card_payment?", "change_pin", "beneficiary_not_allowed", "transfer_fee_charged",
+    "receiving_money", "failed_transfer", "transfer_into_account", "verify_top_up",
+    "getting_spare_card", "top_up_by_cash_or_cheque", "order_physical_card",
+    "virtual_card_not_working", "wrong_exchange_rate_for_cash_withdrawal",
+    "get_disposable_virtual_card", "top_up_failed", "balance_not_updated_after_bank_transfer",
+    "cash_withdrawal_not_recognised", "exchange_charge", "top_up_by_card_charge",
+    "activate_my_card", "cash_withdrawal_charge", "card_about_to_expire",
+    "apple_pay_or_google_pay", "verify_my_identity", "country_support",
+)
+NAMED["banking77"] = NamedDataset(BANKING77_LABELS, "PolyAI/banking77")
 
 
 def load_corpus(cfg: RunConfig) -> Corpus:
@@ -69,14 +101,16 @@ def load_corpus(cfg: RunConfig) -> Corpus:
     if cfg.dataset in NAMED:
         return _named_corpus(cfg, val_size)
     path = Path(cfg.dataset).expanduser()
-    if path.is_dir():
+    kind = _path_kind(path, "dataset", DATASET_FIX)
+    if kind == "dir":
+        readable_dir(path, "dataset folder", DATASET_FIX)
         files = _split_files(path)
         if files is None:
             raise HalError(f"dataset folder {str(path)!r} needs train and test files "
                            f"(.parquet or .csv), found {_listing(path)}")
         return _cached_files(path.resolve().name, files, _stamp(files), cfg.text_column,
                              cfg.label_column, False, val_size, cfg.data_seed, None)
-    if path.is_file():
+    if kind == "file":
         raise HalError(f"dataset {cfg.dataset!r} is a file: pass the directory that holds its "
                        "train and test files (.parquet or .csv)")
     raise HalError(f"unknown dataset {cfg.dataset!r}: choose one of {', '.join(NAMED_DATASETS)}, "
@@ -88,11 +122,8 @@ def search_dirs(data_dir: str | None) -> list[Path]:
     dirs = []
     for what, value in (("--data-dir", data_dir), ("HAL_DATA_DIR", os.environ.get("HAL_DATA_DIR"))):
         if value:
-            path = Path(value).expanduser().resolve()
-            if not path.is_dir():
-                raise HalError(f"{what} {value!r} is not a directory: point it at the folder "
-                               "holding <dataset>/train.parquet and <dataset>/test.parquet")
-            dirs.append(path)
+            fix = "point it at the folder holding <dataset>/train.parquet and <dataset>/test.parquet"
+            dirs.append(readable_dir(Path(value).expanduser().absolute(), what, fix).resolve())
     dirs.append(REPO_DATA_DIR)
     return dirs
 
@@ -106,7 +137,8 @@ def _named_corpus(cfg: RunConfig, val_size: float | int) -> Corpus:
     dirs = search_dirs(cfg.data_dir)
     for base in dirs:
         folder = base / name
-        if folder.is_dir():
+        if _path_kind(folder, "dataset folder", DATASET_FIX) == "dir":
+            readable_dir(folder, "dataset folder", DATASET_FIX)
             files = _split_files(folder)
             if files is None:  # a half-prepared folder is a mistake to report, not to skip
                 raise HalError(f"dataset folder {str(folder)!r} needs train and test files "
@@ -216,6 +248,7 @@ def _stamp(files: tuple[Path, Path]) -> tuple:
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     """Read only ``columns`` of a Parquet or CSV file; a missing column names those that exist."""
+    readable_file(path, "dataset file", DATASET_FIX)
     try:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -237,6 +270,18 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
         return pd.read_csv(path, usecols=wanted, keep_default_na=False, na_values=[""])
     except Exception as exc:
         raise HalError(f"cannot read {path}: {_first_line(exc)}") from None
+
+
+def _path_kind(path: Path, what: str, fix: str) -> str | None:
+    """``"dir"``, ``"file"`` or ``None`` (nothing there); a path that cannot be checked
+    (permission denied, under a file) is a ``HalError`` rather than "not found"."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, ValueError):  # ValueError: a name no file can have (NUL byte)
+        return None
+    except OSError as exc:
+        raise path_error(what, path, exc, fix) from None
+    return "dir" if stat.S_ISDIR(mode) else "file"
 
 
 def _first_line(exc: Exception) -> str:

@@ -19,14 +19,14 @@ import torch
 from hal.config import RunConfig
 from hal.errors import HalError
 from hal.learners.base import TorchLearner
-from hal.metrics import macro_f1
+from hal.metrics import macro_f1, prediction_agreement, predictions
 from hal.prepare import Prepared, make_learner
 from hal.query import select
 from hal.records import RoundRecord, summarize
 from hal.strategies import NEW_ONLY, RETRAIN, SwitchTrigger, round_mode
 
 # Purposes keep the random streams of one round independent of each other.
-_INITIAL, _QUERY, _HOLDOUT, _REPLAY, _FIT, _PERTURB = range(6)
+_INITIAL, _QUERY, _HOLDOUT, _REPLAY, _FIT, _PERTURB, _STOP_SET = range(7)
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -47,6 +47,10 @@ class LoopState:
     monitor: list[int] = field(default_factory=list)
     trigger: SwitchTrigger | None = None
     records: list[RoundRecord] = field(default_factory=list)
+    # ``agreement`` monitor: the unlabeled stop set (never queried, never trained on) and the
+    # previous round's hard predictions on it
+    stop_set: list[int] = field(default_factory=list)
+    stop_predictions: list | None = None
 
 
 class ActiveLearningLoop:
@@ -58,7 +62,7 @@ class ActiveLearningLoop:
         self.corpus = prepared.corpus
         check_sizes(cfg, self.corpus)
         self.learner = learner if learner is not None else make_learner(cfg, prepared)
-        self.state = LoopState(trigger=SwitchTrigger(cfg.epsilon, cfg.k))
+        self.state = LoopState(trigger=new_trigger(cfg))
 
     @property
     def done(self) -> bool:
@@ -95,13 +99,16 @@ class ActiveLearningLoop:
 
         start = time.perf_counter()
         val_f1 = self._f1(corpus.val)
-        monitor_f1 = val_f1 if cfg.monitor == "val" else self._f1(np.asarray(state.monitor))
+        prev = state.records[-1] if state.records else None
+        if cfg.monitor == "agreement":
+            monitor_f1, delta = self._agreement()  # κ with the previous model, and 1 − κ
+        else:
+            monitor_f1 = val_f1 if cfg.monitor == "val" else self._f1(np.asarray(state.monitor))
+            delta = None if prev is None or prev.monitor_f1 is None else monitor_f1 - prev.monitor_f1
         last = t == cfg.rounds - 1
         test_f1 = self._f1(corpus.test) if (last or cfg.eval_test_every_round) else None
         eval_time = time.perf_counter() - start
 
-        prev = state.records[-1] if state.records else None
-        delta = None if prev is None or prev.monitor_f1 is None else monitor_f1 - prev.monitor_f1
         switched = cfg.strategy == "hybrid" and state.trigger.update(t, delta)
         record = RoundRecord(
             round=t, labeled=len(labeled), queried=0 if t == 0 else len(new) + len(held), mode=mode,
@@ -123,8 +130,14 @@ class ActiveLearningLoop:
         if t == 0:
             chosen = _rng(cfg.seed, 0, _INITIAL).choice(corpus.pool, size=cfg.initial_size, replace=False)
             fraction_of = cfg.initial_size
+            if cfg.monitor == "agreement":  # drawn after the initial set, which so stays the same
+                rest = np.setdiff1d(corpus.pool, chosen)
+                stop = _rng(cfg.seed, 0, _STOP_SET).choice(rest, size=min(cfg.stop_set_size, len(rest)),
+                                                          replace=False)
+                self.state.stop_set = sorted(int(i) for i in stop)
         else:
-            taken = np.concatenate([self.state.labeled, self.state.monitor]).astype(np.int64)
+            taken = np.concatenate([self.state.labeled, self.state.monitor,
+                                    self.state.stop_set]).astype(np.int64)
             unlabeled = np.setdiff1d(corpus.pool, taken, assume_unique=True)
             chosen = select(cfg.query_strategy, unlabeled, cfg.query_size, _rng(cfg.seed, t, _QUERY),
                             self.learner.predict_proba, multilabel=corpus.multilabel,
@@ -147,6 +160,27 @@ class ActiveLearningLoop:
         size = int(round(len(old) * self.cfg.replay_fraction))
         return np.sort(_rng(self.cfg.seed, t, _REPLAY).choice(old, size=size, replace=False))
 
+    def _agreement(self) -> tuple[float | None, float | None]:
+        """Cohen's κ between this round's and the previous round's predictions on the stop set,
+        and the change signal 1 − κ the switch rule thresholds; ``(None, None)`` in round 0."""
+        stop = np.asarray(self.state.stop_set, dtype=np.int64)
+        current = predictions(self.learner.predict_proba(stop), self.corpus.multilabel)
+        previous, self.state.stop_predictions = self.state.stop_predictions, current.tolist()
+        if previous is None:
+            return None, None
+        kappa = prediction_agreement(np.asarray(previous), current, self.corpus.multilabel)
+        return kappa, 1.0 - kappa
+
+    def monitor_labels(self) -> int:
+        """Labels the switch monitor consumes: the validation split for a hybrid on ``val`` (labels
+        a real AL user would have to buy), the examples held back for ``holdout`` (any strategy:
+        they are never trained on), none for ``agreement`` or for a strategy that never switches."""
+        if self.cfg.monitor == "holdout":
+            return len(self.state.monitor)
+        if self.cfg.monitor == "val" and self.cfg.strategy == "hybrid":
+            return len(self.corpus.val)
+        return 0
+
     def _f1(self, idx: np.ndarray) -> float:
         if len(idx) == 0:
             return float("nan")
@@ -157,6 +191,7 @@ class ActiveLearningLoop:
         config = self.cfg.to_dict()
         summary = summarize(self.state.records, config)
         summary["dataset"] = self.corpus.name
+        summary["monitor_labels"] = self.monitor_labels()
         summary["synthetic"] = self.corpus.synthetic
         return summary
 
@@ -172,18 +207,23 @@ class ActiveLearningLoop:
             "monitor": list(state.monitor),
             "trigger": dataclasses.asdict(state.trigger),
             "records": [r.to_dict() for r in state.records],
+            "stop_set": list(state.stop_set),
+            "stop_predictions": state.stop_predictions,
             "model": self.learner.state_dict(),
         }
 
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        """Continue from ``checkpoint()`` output taken after any round."""
-        if ckpt["config"] != self.cfg.to_dict():
+    def restore(self, ckpt: dict[str, Any], check_config: bool = True) -> None:
+        """Continue from ``checkpoint()`` output taken after any round. ``check_config=False``
+        takes another run's state (a shared-prefix fork: see ``hal.prefix``)."""
+        if check_config and ckpt["config"] != self.cfg.to_dict():
             changed = sorted(k for k, v in ckpt["config"].items() if self.cfg.to_dict().get(k) != v)
             raise HalError(f"checkpoint was written with a different config ({', '.join(changed)}): "
                            "resume with the same settings or start a new --out")
         self.state = LoopState(next_round=ckpt["next_round"], labeled=list(ckpt["labeled"]),
                                monitor=list(ckpt["monitor"]), trigger=SwitchTrigger(**ckpt["trigger"]),
-                               records=[RoundRecord(**r) for r in ckpt["records"]])
+                               records=[RoundRecord(**r) for r in ckpt["records"]],
+                               stop_set=list(ckpt.get("stop_set", [])),
+                               stop_predictions=ckpt.get("stop_predictions"))
         self.learner.load_state_dict(ckpt["model"])
 
     def save(self, directory: Path) -> None:
@@ -191,12 +231,62 @@ class ActiveLearningLoop:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{CHECKPOINT_FILE}.tmp"
-        torch.save(self.checkpoint(), tmp)
-        tmp.replace(directory / CHECKPOINT_FILE)
+        try:
+            # Opened here, not by torch: a failed open or write is then an OSError naming the
+            # file (torch reports both as a RuntimeError), which the CLI turns into one line.
+            with open(tmp, "wb") as handle:
+                torch.save(self.checkpoint(), handle)
+            tmp.replace(directory / CHECKPOINT_FILE)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the previous checkpoint.pt stays as it was
+            raise
 
     def load(self, directory: Path) -> None:
-        """Restore from ``directory/checkpoint.pt``."""
-        self.restore(torch.load(Path(directory) / CHECKPOINT_FILE, weights_only=True))
+        """Restore from ``directory/checkpoint.pt``; a damaged file is a ``HalError`` that says
+        how to start over."""
+        path = Path(directory) / CHECKPOINT_FILE
+        ckpt = read_checkpoint(path)
+        try:
+            self.restore(ckpt)
+        except HalError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # wrong keys or shapes
+            raise damaged_checkpoint(path, f"not a HAL run state: {type(exc).__name__}") from None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The dict saved by ``ActiveLearningLoop.save`` at ``path``; ``HalError`` if it cannot be
+    read or is damaged (truncated, empty, not a checkpoint)."""
+    from hal.paths import path_error
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            empty = not handle.read(1)
+    except OSError as exc:
+        raise path_error("checkpoint", path, exc, "make it readable or choose another --out") from None
+    if empty:
+        raise damaged_checkpoint(path, "empty file")
+    try:
+        ckpt = torch.load(path, weights_only=True)
+    except Exception as exc:  # torch reports damage as RuntimeError, OSError, EOFError, Unpickling...
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise damaged_checkpoint(path, reason) from None
+    if not isinstance(ckpt, dict) or not {"config", "next_round", "records", "model"} <= ckpt.keys():
+        raise damaged_checkpoint(path, "not a HAL run state")
+    return ckpt
+
+
+def damaged_checkpoint(path: Path, reason: str) -> HalError:
+    """The one-line error for an unusable checkpoint, with the way out."""
+    return HalError(f"checkpoint {str(path)!r} is damaged ({reason}); the run cannot resume "
+                    "without the model weights it holds: start it over with --restart (discards "
+                    f"the unfinished run in {str(path.parent)!r}) or choose another --out")
+
+
+def new_trigger(cfg: RunConfig) -> SwitchTrigger:
+    """The hybrid's switch trigger as ``cfg`` sets it up (the one place that builds it)."""
+    return SwitchTrigger(cfg.epsilon, cfg.k, rule=cfg.switch_rule, window=cfg.switch_window)
 
 
 def check_sizes(cfg: RunConfig, corpus) -> None:
@@ -209,6 +299,12 @@ def check_sizes(cfg: RunConfig, corpus) -> None:
         raise HalError(f"initial_size {cfg.initial_size} is smaller than the number of classes "
                        f"({corpus.num_classes}): raise --initial-size")
     needed = cfg.initial_size + (cfg.rounds - 1) * cfg.query_size
+    if cfg.monitor == "agreement":
+        if needed + cfg.stop_set_size > pool:
+            raise HalError(f"the agreement monitor's stop set ({cfg.stop_set_size}) plus "
+                           f"{cfg.initial_size} initial and {cfg.rounds - 1} x {cfg.query_size} queried "
+                           f"examples need {needed + cfg.stop_set_size} pool examples but the pool has "
+                           f"{pool}: lower --stop-set-size, --rounds or --query-size")
     if needed > pool:
         fit = 1 + (pool - cfg.initial_size) // cfg.query_size
         raise HalError(f"{cfg.rounds} rounds of {cfg.query_size} after {cfg.initial_size} initial "

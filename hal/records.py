@@ -95,11 +95,30 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def current_umask() -> int:
+    """The process umask. Read from /proc where Linux offers it: setting and restoring the umask
+    to learn it would, for that instant, apply a wrong mask to files other threads create."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file + rename so a reader never sees a half-written file."""
+    """Write via a temporary file + rename so a reader never sees a half-written file.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it (0666 minus the umask):
+    ``mkstemp`` creates 0600 files, which colleagues on a shared storage path could not read.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -108,10 +127,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def records_text(records: list[RoundRecord]) -> str:
+    """Records as JSON Lines (NaN written as null)."""
+    return "".join(json.dumps(_clean(r.to_dict())) + "\n" for r in records)
+
+
 def write_records(out_dir: Path, records: list[RoundRecord]) -> None:
     """(Re)write ``records.jsonl`` with every round so far, each exactly once."""
-    lines = "".join(json.dumps(_clean(r.to_dict())) + "\n" for r in records)
-    atomic_write_text(Path(out_dir) / RECORDS_FILE, lines)
+    atomic_write_text(Path(out_dir) / RECORDS_FILE, records_text(records))
 
 
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:

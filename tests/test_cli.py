@@ -90,17 +90,22 @@ def _bad_dir(tmp_path, frame: pd.DataFrame, name="bad") -> str:
 
 
 @pytest.mark.parametrize("args, phrase", [
-    (["--epsilon", "-0.1"], "epsilon must be >= 0"),
-    (["--k", "0"], "k must be >= 1"),
-    (["--query-size", "0"], "query_size must be >= 1"),
+    (["--epsilon", "-0.1"], "epsilon must be in [0, 1]"),
+    (["--k", "0"], "k must be in [1,"),
+    (["--query-size", "0"], "query_size must be in [1,"),
     (["--initial-size", "100000"], "larger than the pool"),
     (["--initial-size", "2", "--synthetic-classes", "4"], "smaller than the number of classes"),
     (["--dataset", "no_such_dataset"], "no_such_dataset"),
     (["--learner", "svm"], "unknown learner 'svm'"),
     (["--strategy", "sometimes"], "unknown strategy 'sometimes'"),
     (["--query-strategy", "bald"], "unknown query_strategy 'bald'"),
-    (["--k", "two"], "expects int"),
+    (["--k", "two"], "expects an integer"),
     (["--config", "/nonexistent.yaml"], "does not exist"),
+    (["--config", "/"], "is a directory, not a file"),
+    (["--lr", "inf"], "lr must be a finite number"),
+    (["--seed", "-1"], "seed must be in [0,"),
+    (["--data-seed", "-1"], "data_seed must be in [0,"),
+    (["--resume", "--restart"], "exclude each other"),
     (["--frobnicate", "1"], "unrecognized arguments"),
 ])
 def test_bad_values_exit_2_with_one_line(args, phrase, tmp_path):

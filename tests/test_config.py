@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import fields
 
 import pytest
 
-from hal.config import RunConfig, config_from_yaml, make_config
+from hal.config import FIELD_TYPES, RANGES, Range, RunConfig, config_from_yaml, make_config
 from hal.errors import HalError
 
 
@@ -42,14 +44,19 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("overrides, phrase", [
-    ({"epsilon": -1}, "epsilon must be >= 0"),
-    ({"k": 0}, "k must be >= 1"),
-    ({"k": 1.5}, "expects int"),
+    ({"epsilon": -1}, "epsilon must be in [0, 1]"),
+    ({"k": 0}, "k must be in [1, 100,000]"),
+    ({"k": 1.5}, "expects an integer"),
     ({"replay_fraction": 2}, "replay_fraction must be in [0, 1]"),
     ({"monitor": "test"}, "unknown monitor 'test'"),
     ({"multilabel": True}, "only available for --dataset jigsaw"),
     ({"monitor": "holdout", "query_size": 1, "holdout_fraction": 0.2}, "holds back no example"),
-    ({"shrink": -0.1}, "shrink and perturb must be >= 0"),
+    ({"shrink": -0.1}, "shrink must be in [0, 1]"),
+    ({"lr": "inf"}, "lr must be a finite number"),
+    ({"seed": -1}, "seed must be in [0, 4,294,967,295], got -1: set --seed"),
+    ({"k": True}, "config key 'k' expects an integer, got True"),
+    ({"multilabel": 1}, "config key 'multilabel' expects true or false, got 1"),
+    ({"learner": "tfidf", "tfidf_max_features": 1_000_000, "hidden_size": 4096}, "do not fit in memory"),
     ({"nonsense": 1}, "unknown config key 'nonsense'"),
 ])
 def test_bad_values_name_the_problem(overrides, phrase):
@@ -65,3 +72,61 @@ def test_bad_yaml(tmp_path):
     path.write_text("- 1\n- 2\n")
     with pytest.raises(HalError, match="must hold a mapping"):
         config_from_yaml(path)
+
+
+def test_every_numeric_field_has_a_range():
+    numeric = {f.name for f in fields(RunConfig) if f.type.replace(" | None", "") in ("int", "float")}
+    assert numeric == set(RANGES), "add a RANGES row in hal/config.py for each numeric field"
+    defaults = RunConfig()
+    for name, allowed in RANGES.items():  # the defaults themselves are valid
+        value = getattr(defaults, name)
+        assert value is None or value in allowed, name
+
+
+def _invalid_values(name: str, allowed: Range) -> list:
+    """Values just outside each end, non-finite and boolean values of field ``name``."""
+    whole = FIELD_TYPES[name].startswith("int")
+    step = 1 if whole else 1e-3
+    low = allowed.low if allowed.open_low else allowed.low - step
+    high = allowed.high if allowed.open_high else allowed.high + step
+    values = [int(low) if whole else low, int(high) if whole else high, True]
+    return values if whole else values + [math.inf, -math.inf, math.nan, "inf"]
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_numeric_family_out_of_range_non_finite_or_bool_is_refused(name):
+    for value in _invalid_values(name, RANGES[name]):
+        with pytest.raises(HalError, match=rf"'?{name}'? (must be|expects)"):
+            make_config({name: value})
+
+
+def test_bools_and_numbers_do_not_mix(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("k: true\n")
+    with pytest.raises(HalError, match="'k' expects an integer, got True"):
+        config_from_yaml(path)
+    path.write_text("eval_test_every_round: 1\n")
+    with pytest.raises(HalError, match="expects true or false"):
+        config_from_yaml(path)
+    path.write_text("eval_test_every_round: yes\nk: 3.0\nlr: 1e-3\n")
+    cfg = config_from_yaml(path)
+    assert (cfg.eval_test_every_round, cfg.k, cfg.lr) == (True, 3, 1e-3)
+    assert make_config({"multilabel": "false", "seed": "7"}).seed == 7
+
+
+@pytest.mark.parametrize("setup, phrase", [
+    (lambda p: p.mkdir(), "is a directory, not a file"),
+    (lambda p: p.write_bytes(b"k: 2\nmodel: caf\xe9\n"), "is not UTF-8 text"),
+    (lambda p: None, "does not exist"),
+])
+def test_config_file_problems(tmp_path, setup, phrase):
+    path = tmp_path / "c.yaml"
+    setup(path)
+    with pytest.raises(HalError, match=phrase):
+        config_from_yaml(path)
+
+
+def test_config_path_under_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(HalError, match="is under .*notes.txt', which is a file"):
+        config_from_yaml(tmp_path / "notes.txt" / "c.yaml")

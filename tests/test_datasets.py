@@ -97,6 +97,33 @@ def test_imdb_shared_copy():
 
 
 @needs_shared
+def test_banking77_shared_copy_with_its_intent_names():
+    c = load_corpus(cfg(dataset="banking77", data_dir=str(SHARED)))
+    check_splits(c, 10003, 3080)
+    assert c.num_classes == 77 and not c.multilabel
+    assert c.label_names[:3] == ["card_arrival", "card_linking", "exchange_rate"]
+    # the names are the files' own `label_name` column, label by label
+    for split, idx in (("train", np.arange(10003)), ("test", c.test)):
+        names = pd.read_parquet(SHARED / "banking77" / f"{split}.parquet", columns=["label_name"]).label_name
+        assert [c.label_names[y] for y in c.labels[idx]] == names.tolist()
+    assert np.bincount(c.labels[c.test]).tolist() == [40] * 77
+
+
+def test_banking77_is_a_named_dataset(tmp_path):
+    from hal.config import NAMED_DATASETS
+
+    assert "banking77" in NAMED_DATASETS and datasets.NAMED["banking77"].label_names == datasets.BANKING77_LABELS
+    folder = tmp_path / "banking77"
+    folder.mkdir()
+    rows = [(f"query {i} about {datasets.BANKING77_LABELS[i % 77]}", i % 77) for i in range(77 * 4)]
+    frame = pd.DataFrame(rows, columns=["text", "label"])
+    frame.to_parquet(folder / "train.parquet")
+    frame.iloc[:77].to_parquet(folder / "test.parquet")
+    c = load_corpus(cfg(dataset="banking77", data_dir=str(tmp_path), val_size=77))
+    assert c.label_names == list(datasets.BANKING77_LABELS) and c.name == "banking77"
+
+
+@needs_shared
 def test_jigsaw_binary_and_multilabel(monkeypatch):
     monkeypatch.setenv("HAL_DATA_DIR", str(SHARED))  # the environment variable works too
     c = load_corpus(cfg(dataset="jigsaw"))
@@ -295,8 +322,12 @@ def test_missing_files_and_unknown_names(tmp_path):
         load_corpus(cfg(dataset="agnews"))
     with pytest.raises(HalError, match="is a file"):
         load_corpus(cfg(dataset=str(tmp_path / "imdb" / "train.parquet")))
-    with pytest.raises(HalError, match="--data-dir .* is not a directory"):
+    with pytest.raises(HalError, match="--data-dir .*nowhere' does not exist"):
         load_corpus(cfg(dataset="imdb", data_dir=str(tmp_path / "nowhere")))
+    with pytest.raises(HalError, match="--data-dir .* is a file, not a folder"):
+        load_corpus(cfg(dataset="imdb", data_dir=str(tmp_path / "imdb" / "train.parquet")))
+    with pytest.raises(HalError, match="dataset .* is under .*train.parquet', which is a file"):
+        load_corpus(cfg(dataset=str(tmp_path / "imdb" / "train.parquet" / "x")))
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "train.parquet").write_text("not parquet")
     (tmp_path / "junk" / "test.csv").write_text("text,label\na,0\n")
