@@ -10,7 +10,7 @@ first; otherwise a retrain baseline swept alongside a (epsilon, k) grid would sp
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,11 +29,16 @@ HYBRID_ONLY_KEYS = ("epsilon", "k", "holdout_fraction")
 # into several configurations nor keep a hybrid from finding its retrain reference.
 WARM_START_KEYS = ("finetune_epochs", "finetune_lr", "replay_fraction", "shrink", "perturb")
 
-METRICS = ("final_test_f1", "aulc", "total_train_time_s", "total_train_samples", "switch_round")
+METRICS = ("final_val_f1", "aulc", "final_test_f1", "total_train_time_s", "total_train_samples",
+           "switch_round")
 # Summary fields that are results, not settings (besides METRICS).
-SUMMARY_ONLY = ("final_val_f1", "final_labeled")
+SUMMARY_ONLY = ("final_labeled",)
 COSTS = {"total_train_time_s": "time", "total_train_samples": "samples"}
-SCORES = {"final_test_f1": "f1", "aulc": "aulc"}
+# Scores compared with retrain. final_val_f1 and aulc (of the val-F1 curve) are validation scores:
+# they choose. final_test_f1 is the reported outcome and never chooses anything.
+SCORES = {"final_val_f1": "val_f1", "aulc": "aulc", "final_test_f1": "test_f1"}
+VALIDATION_SCORES = ("final_val_f1", "aulc")
+NEVER_SWITCHED = "= retrain, never switched"
 
 
 def config_keys(trials: pd.DataFrame, config_columns: Sequence[str] | None = None) -> list[str]:
@@ -104,7 +109,8 @@ def config_label(row: pd.Series, keys: Sequence[str]) -> str:
     if "query_size" in keys:
         parts.append(f"q={_fmt(row.get('query_size'))}")
     for key in keys:
-        if key in ("dataset", "strategy", "epsilon", "k", "query_size"):
+        # A blank value is a setting this run does not use (e.g. shrink for retrain): not shown.
+        if key in ("dataset", "strategy", "epsilon", "k", "query_size") or _is_missing(row.get(key)):
             continue
         parts.append(f"{key}={_fmt(row.get(key))}")
     return " ".join(parts)
@@ -144,17 +150,20 @@ def savings_vs_retrain(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
     score ratio, then mean and std over the pairs (``n_pairs`` of them). Without any shared seed
     the ratio / difference of the seed means is given, std NaN and ``n_pairs`` 0. Configurations
     with no retrain reference get NaN. Columns: ``cost_ratio_<time|samples>_{mean,std}``,
-    ``saving_<time|samples>_pct_{mean,std}``, ``<f1|aulc>_diff_{mean,std}``,
-    ``<f1|aulc>_ratio_{mean,std}``, ``n_pairs``, ``reference_id``.
+    ``saving_<time|samples>_pct_{mean,std}``, ``<val_f1|aulc|test_f1>_diff_{mean,std}``,
+    ``<val_f1|aulc|test_f1>_ratio_{mean,std}``, ``n_pairs``, ``reference_id`` and
+    ``same_samples_as_retrain`` (every paired run did exactly retrain's training work).
 
     ``trials`` must come from ``assign_configs``.
     """
+    # A summary from an older run may lack a score (e.g. final_val_f1): compare it as NaN.
+    trials = trials.assign(**{m: np.nan for m in (*COSTS, *SCORES) if m not in trials.columns})
     match_keys = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS, *WARM_START_KEYS)]
     ref_trials = trials[trials["strategy"] == REFERENCE] if "strategy" in trials.columns else trials.iloc[:0]
     ref_ids = _reference_ids(trials, ref_trials, match_keys)
     rows = []
     for cid, group in trials.groupby("config_id", sort=True):
-        row: dict[str, float] = {"config_id": cid, "reference_id": ref_ids.get(cid, math.nan)}
+        row: dict[str, Any] = {"config_id": cid, "reference_id": ref_ids.get(cid, math.nan)}
         ref_id = ref_ids.get(cid)
         ref = ref_trials[ref_trials["config_id"] == ref_id] if ref_id is not None else ref_trials.iloc[:0]
         row.update(_compare(group, ref))
@@ -164,11 +173,50 @@ def savings_vs_retrain(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
 
 def config_table(trials: pd.DataFrame, config_columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Convenience: (trials with config ids, per-configuration table with aggregates and savings
-    vs retrain, the configuration keys)."""
+    vs retrain, the configuration keys).
+
+    The table has ``never_switched`` (a hybrid whose runs all kept retraining: it *is* the
+    retrain run) and such configurations carry ``= retrain, never switched`` in their ``config``
+    label, in both returned frames.
+    """
     keys = config_keys(trials, config_columns)
     assigned = assign_configs(trials, keys)
     table = aggregate(assigned, keys).merge(savings_vs_retrain(assigned, keys), on="config_id", how="left")
+    table["never_switched"] = never_switched(table)
+    relabel = {cid: f"{label} {NEVER_SWITCHED}"
+               for cid, label in table.loc[table["never_switched"], ["config_id", "config"]].to_numpy()}
+    table["config"] = table["config_id"].map(relabel).fillna(table["config"])
+    assigned["config"] = assigned["config_id"].map(relabel).fillna(assigned["config"])
     return assigned, table, keys
+
+
+def never_switched(table: pd.DataFrame) -> pd.Series:
+    """True for hybrid configurations none of whose runs switched (``switch_round`` null in every
+    seed): until it switches a hybrid run is the retrain run, so these are retrain, not a
+    configuration of their own. ``table`` comes from ``aggregate``."""
+    if "strategy" not in table.columns:
+        return pd.Series(False, index=table.index)
+    return (table["strategy"] == HYBRID) & (table["switch_round_n"].fillna(0) == 0)
+
+
+def recommended_hybrids(table: pd.DataFrame, keys: Sequence[str], score: str = "final_val_f1",
+                        cost: str = "total_train_samples") -> pd.Series:
+    """Boolean Series marking, per group of the settings the hybrid does not choose (dataset,
+    learner, query size, ...), the recommended hybrid: the best seed-mean validation ``score``
+    among the hybrid configurations that switched in at least one seed, ties to the lower mean
+    ``cost``. A test score is refused: choosing on test and reporting test is circular."""
+    if score not in VALIDATION_SCORES:
+        raise ValueError(f"choose on a validation score ({', '.join(VALIDATION_SCORES)}), not {score!r}")
+    out = pd.Series(False, index=table.index)
+    if "strategy" not in table.columns:
+        return out
+    candidates = table[(table["strategy"] == HYBRID) & ~never_switched(table)].dropna(subset=[f"{score}_mean"])
+    by = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS, *WARM_START_KEYS)]
+    groups = candidates.groupby(by, dropna=False, sort=False) if by else [(None, candidates)]
+    for _, part in groups:
+        ranked = part.sort_values([f"{score}_mean", f"{cost}_mean"], ascending=[False, True], kind="stable")
+        out.loc[ranked.index[0]] = True
+    return out
 
 
 def _reference_ids(trials: pd.DataFrame, ref_trials: pd.DataFrame, match_keys: list[str]) -> dict[int, int]:
@@ -190,20 +238,28 @@ def _key_tuple(row: pd.Series, keys: list[str]) -> tuple:
     return tuple("<NA>" if _is_missing(row.get(k)) else str(row.get(k)) for k in keys)
 
 
-def _compare(group: pd.DataFrame, ref: pd.DataFrame) -> dict[str, float]:
-    out: dict[str, float] = {}
+def _compare(group: pd.DataFrame, ref: pd.DataFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     names = [f"cost_ratio_{c}" for c in COSTS.values()] + [f"saving_{c}_pct" for c in COSTS.values()]
     names += [f"{s}_diff" for s in SCORES.values()] + [f"{s}_ratio" for s in SCORES.values()]
     for name in names:
         out[f"{name}_mean"] = math.nan
         out[f"{name}_std"] = math.nan
     out["n_pairs"] = 0
+    out["same_samples_as_retrain"] = False
     if ref.empty:
         return out
     # Per-seed reference values (mean if a seed was run twice), indexed by seed.
     ref_by_seed = ref.groupby("seed")[[*COSTS, *SCORES]].mean() if "seed" in ref.columns else None
     paired = group[group["seed"].isin(ref_by_seed.index)] if ref_by_seed is not None and "seed" in group.columns else group.iloc[:0]
     out["n_pairs"] = int(len(paired))
+    # Equal samples mean equal work: any difference in seconds between such runs is noise.
+    samples = "total_train_samples"
+    if len(paired):
+        mine, theirs = _num(paired[samples]).to_numpy(), ref_by_seed.loc[paired["seed"], samples].to_numpy()
+    else:
+        mine, theirs = np.array([_num(group[samples]).mean()]), np.array([_num(ref[samples]).mean()])
+    out["same_samples_as_retrain"] = bool(np.all(mine == theirs))
     for cost, short in COSTS.items():
         if len(paired):
             ratio = _div(_num(paired[cost]).to_numpy(), ref_by_seed.loc[paired["seed"], cost].to_numpy())

@@ -52,3 +52,18 @@ def front_by_group(table: pd.DataFrame, cost: str, score: str, by: Sequence[str]
     for _, part in groups:
         out.loc[part.index] = pareto_mask(part[cost].to_numpy(dtype=float), part[score].to_numpy(dtype=float))
     return out
+
+
+def equal_work_cost(table: pd.DataFrame, cost: str, work: str, by: Sequence[str] = ("dataset",)) -> pd.Series:
+    """``table[cost]`` with every set of rows that did the same ``work`` (equal values, e.g. equal
+    training samples) given the mean cost of the set, within each group of ``by``.
+
+    Seconds are noisy on a shared machine; two configurations that processed exactly the same
+    samples did the same work, so a front on seconds must not rank them by that noise.
+    """
+    by = [b for b in by if b in table.columns]
+    values = pd.to_numeric(table[cost], errors="coerce").astype(float)
+    keys = [*(table[b].astype(str) for b in by), pd.to_numeric(table[work], errors="coerce")]
+    pooled = values.groupby(keys, dropna=False, sort=False).transform("mean")
+    # A row without a work value cannot be pooled with anything: it keeps its own cost.
+    return pooled.where(keys[-1].notna(), values)

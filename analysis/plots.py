@@ -36,7 +36,12 @@ COST_LABELS = {
     "total_train_time_s": "total training time (s)",
     "total_train_samples": "total training samples (examples × epochs)",
 }
-SCORE_LABELS = {"final_test_f1": "final test macro-F1", "aulc": "AULC (val macro-F1 vs labeled, 0–1)"}
+CUMULATIVE_LABELS = {
+    "total_train_time_s": "cumulative training time (s)",
+    "total_train_samples": "cumulative training samples (examples × epochs)",
+}
+SCORE_LABELS = {"final_val_f1": "final validation macro-F1", "final_test_f1": "final test macro-F1",
+                "aulc": "validation AULC (val macro-F1 vs labeled, 0–1)"}
 DPI = 130
 ZOOM_FRACTION = 0.2  # pareto.png zooms on configurations within this share of the best score
 
@@ -45,73 +50,187 @@ ZOOM_FRACTION = 0.2  # pareto.png zooms on configurations within this share of t
 # Pareto plot
 
 
-def plot_pareto(table: pd.DataFrame, path: Path, cost: str, score: str) -> str | None:
-    """Cost vs score of every configuration (seed mean, std error bars on both axes), the Pareto
-    front connected and ringed, baselines with their own markers and labels; one panel per
-    dataset, plus a zoom on the high-score configurations where a few far worse ones (typically
-    new_only) squash the rest. ``table`` is the per-configuration table of
-    ``aggregate.config_table``."""
-    data = table.dropna(subset=[f"{cost}_mean", f"{score}_mean"])
+def plot_pareto(table: pd.DataFrame, path: Path, cost: str, score: str,
+                keys: Sequence[str] = ()) -> str | None:
+    """Cost vs validation score of every configuration (seed means, ±1 std bars), the Pareto front
+    connected and ringed; one row per dataset: the full panel, a zoom on the high-score
+    configurations where far worse ones (typically new_only) squash the rest, and a key table.
+
+    Every point on the front and every baseline carries a number; the table beside the panels
+    says which configuration each number is, with its validation score, its test F1 (the outcome,
+    never used to choose) and its cost. Configurations with identical results share one number.
+    Never-switched hybrids are the retrain run and are not drawn. ``table`` comes from
+    ``report.mark_front`` (it carries ``front_cost``, ``on_front`` and ``never_switched``).
+    """
+    data = table[~table["never_switched"]] if "never_switched" in table.columns else table
+    data = data.dropna(subset=[f"{cost}_mean", f"{score}_mean"])
     if data.empty:
         return f"pareto.png: no configuration has both {cost} and {score}"
-    data = data.assign(_front=front_by_group(data, f"{cost}_mean", f"{score}_mean").to_numpy())
+    if "front_cost" not in data.columns:
+        data = data.assign(front_cost=data[f"{cost}_mean"])
+    if "on_front" not in data.columns:
+        data = data.assign(on_front=front_by_group(data, "front_cost", f"{score}_mean").to_numpy())
     single_seed = bool((data["n_seeds"] <= 1).all())
-    panels = []
-    for title, part in _split(data, ["dataset"]):
+    datasets = [(title, part, _zoomed(part, score)) for title, part in _split(data, ["dataset"])]
+    columns = 3 if any(zoom is not None for _, _, zoom in datasets) else 2
+    fig = Figure(figsize=(7.0 * (columns - 1) + 8.5, 5.6 * len(datasets)))
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(len(datasets), columns, width_ratios=[1.0] * (columns - 1) + [1.25])
+    for row_i, (title, part, zoomed) in enumerate(datasets):
         title = title or "all runs"
-        panels.append((title, part, False))
-        scores = part[f"{score}_mean"]
-        threshold = scores.max() - ZOOM_FRACTION * (scores.max() - scores.min())
-        zoomed = part[scores >= threshold]
-        if len(zoomed) >= 3 and len(zoomed) < len(part):
-            panels.append((f"{title}, zoom on the top {ZOOM_FRACTION:.0%} of the score range", zoomed, True))
-    fig, axes = _grid(len(panels), ncols=min(2, len(panels)), size=(7.0, 5.2))
-    note = "single seed: no error bars" if single_seed else "error bars: ±1 std over seeds"
-    for ax, (title, part, _) in zip(axes, panels):
-        for strategy, rows in _by_strategy(part):
-            colour, marker = STRATEGY_STYLE.get(strategy, OTHER_STYLE)
-            xerr = None if single_seed else rows[f"{cost}_std"].fillna(0).to_numpy()
-            yerr = None if single_seed else rows[f"{score}_std"].fillna(0).to_numpy()
-            ax.errorbar(rows[f"{cost}_mean"], rows[f"{score}_mean"], xerr=xerr, yerr=yerr,
-                        fmt=marker, color=colour, ecolor=colour, elinewidth=0.8, capsize=2,
-                        markersize=7 if strategy in BASELINES else 5.5, alpha=0.9,
-                        markeredgecolor="white" if strategy == HYBRID else colour, zorder=3)
-        front = part[part["_front"]].sort_values(f"{cost}_mean")
-        ax.plot(front[f"{cost}_mean"], front[f"{score}_mean"], "-", color="black", lw=1.2, zorder=2)
-        ax.scatter(front[f"{cost}_mean"], front[f"{score}_mean"], s=150, facecolors="none",
-                   edgecolors="black", linewidths=1.2, zorder=4)
-        costs = part[f"{cost}_mean"].to_numpy(dtype=float)
-        if costs.min() > 0 and costs.max() / costs.min() > 20:
-            ax.set_xscale("log")  # new_only is orders of magnitude cheaper than retrain
-        ax.set_xlabel(f"{COST_LABELS.get(cost, cost)}, mean over seeds")
-        ax.set_ylabel(SCORE_LABELS.get(score, score))
-        ax.set_title(title, fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.margins(x=0.12, y=0.08)  # room for labels beside the outermost points
+        numbered = _number_points(part, score)
+        panels = [(fig.add_subplot(grid[row_i, 0]), part, title)]
+        if zoomed is not None:
+            panels.append((fig.add_subplot(grid[row_i, 1]),
+                           zoomed, f"{title}: zoom on the top {ZOOM_FRACTION:.0%} of the score range"))
+        for ax, rows, panel_title in panels:
+            _draw_pareto_panel(ax, rows, numbered, cost, score, single_seed)
+            ax.set_title(panel_title, fontsize=10)
+        _key_table(fig.add_subplot(grid[row_i, columns - 1]), part, numbered, keys, cost, score)
     handles = [_legend_marker(s) for s in STRATEGY_ORDER if s in set(data["strategy"])]
     handles.append(_line_handle("black", "Pareto front (ringed)"))
+    handles.append(_marker_handle("o", "white", "n = see the table on the right", edge="black"))
     bottom = _bottom_legend(fig, handles)
-    fig.suptitle(f"Cost vs score per configuration (mean over seeds; {note})", fontsize=11)
+    spread = "single seed: no error bars" if single_seed else "bars: ±1 std over seeds"
+    hidden = int(table["never_switched"].sum()) if "never_switched" in table.columns else 0
+    notes = ["test F1 is the outcome, in the table"]
+    if cost == "total_train_time_s":
+        notes.append("equal-sample configurations share their mean seconds")
+    if hidden:
+        notes.append(f"{hidden} never-switched hybrid(s) = retrain, not drawn")
+    fig.suptitle(f"Cost vs {SCORE_LABELS.get(score, score)} (chooses; seed means, {spread})\n"
+                 + "; ".join(notes), fontsize=11)
     _layout(fig, bottom=bottom)
-    for ax, (_, part, zoomed) in zip(axes, panels):
-        _freeze_limits(ax)
-        items = []
-        for _, row in part.iterrows():
-            if row["strategy"] in BASELINES:
-                priority = 0
-            elif row["_front"]:
-                priority = 1
-            else:
-                priority = 2
-            items.append((row[f"{cost}_mean"], row[f"{score}_mean"], _short_label(row), priority))
-        _place_labels(ax, items)
     return _save(fig, path)
 
 
-def _short_label(row: pd.Series) -> str:
-    # The config label minus the strategy word for hybrids: the marker already says "hybrid".
-    label = str(row["config"])
-    return label[len(HYBRID) + 1:] if row["strategy"] == HYBRID and label.startswith(HYBRID + " ") else label
+def _zoomed(part: pd.DataFrame, score: str) -> pd.DataFrame | None:
+    """The configurations in the top ``ZOOM_FRACTION`` of the score range, when a zoom shows more."""
+    scores = part[f"{score}_mean"]
+    zoomed = part[scores >= scores.max() - ZOOM_FRACTION * (scores.max() - scores.min())]
+    return zoomed if 3 <= len(zoomed) < len(part) else None
+
+
+def _number_points(part: pd.DataFrame, score: str) -> dict[int, int]:
+    """index -> number for the points to identify: the front and the baselines, numbered by
+    increasing cost. Configurations with identical cost and score (the same runs, e.g. two (ε, k)
+    rules that switched at the same rounds) share a number, so no two numbers sit on one spot."""
+    marked = part[part["on_front"] | part["strategy"].isin(BASELINES)]
+    marked = marked.sort_values(["front_cost", f"{score}_mean"], ascending=[True, False], kind="stable")
+    numbers: dict[int, int] = {}
+    spots: dict[tuple[float, float], int] = {}
+    for index, row in marked.iterrows():
+        spot = (round(float(row["front_cost"]), 9), round(float(row[f"{score}_mean"]), 9))
+        numbers[index] = spots.setdefault(spot, len(spots) + 1)
+    return numbers
+
+
+def _draw_pareto_panel(ax, part: pd.DataFrame, numbered: dict[int, int], cost: str, score: str,
+                       single_seed: bool) -> None:
+    """Markers, error bars, the front line and the numbered badges of one panel."""
+    for strategy, rows in _by_strategy(part):
+        colour, marker = STRATEGY_STYLE.get(strategy, OTHER_STYLE)
+        ax.errorbar(rows["front_cost"], rows[f"{score}_mean"],
+                    xerr=None if single_seed else rows[f"{cost}_std"].fillna(0).to_numpy(),
+                    yerr=None if single_seed else rows[f"{score}_std"].fillna(0).to_numpy(),
+                    fmt=marker, color=colour, ecolor=colour, elinewidth=0.8, capsize=2, alpha=0.55,
+                    markersize=6, zorder=3)
+    front = part[part["on_front"]].sort_values("front_cost")
+    ax.plot(front["front_cost"], front[f"{score}_mean"], "-", color="black", lw=1.2, zorder=2)
+    ax.scatter(front["front_cost"], front[f"{score}_mean"], s=330, facecolors="none",
+               edgecolors="black", linewidths=1.2, zorder=4)
+    drawn: set[int] = set()
+    for index, row in part.iterrows():
+        number = numbered.get(index)
+        if number is None or number in drawn:
+            continue
+        drawn.add(number)
+        colour, _ = STRATEGY_STYLE.get(row["strategy"], OTHER_STYLE)
+        ax.scatter([row["front_cost"]], [row[f"{score}_mean"]], s=190, facecolors="white",
+                   edgecolors=colour, linewidths=1.8, zorder=5)
+        ax.annotate(str(number), (row["front_cost"], row[f"{score}_mean"]), ha="center", va="center",
+                    fontsize=7, fontweight="bold", color="black", zorder=6)
+    costs = part["front_cost"].to_numpy(dtype=float)
+    if costs.min() > 0 and costs.max() / costs.min() > 20:
+        ax.set_xscale("log")  # new_only is orders of magnitude cheaper than retrain
+    ax.set_xlabel(f"{COST_LABELS.get(cost, cost)}, mean over seeds")
+    ax.set_ylabel(f"{SCORE_LABELS.get(score, score)}, mean over seeds")
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.08, y=0.08)
+
+
+def _key_table(ax, part: pd.DataFrame, numbered: dict[int, int], keys: Sequence[str], cost: str,
+               score: str) -> None:
+    """The table that names every numbered point: configuration (only the settings that vary in
+    this panel), validation score, test F1 (outcome) and cost."""
+    ax.axis("off")
+    labels = panel_labels(part, keys)
+    entries: dict[int, list[int]] = {}
+    for index, number in numbered.items():
+        entries.setdefault(number, []).append(index)
+    is_time = cost == "total_train_time_s"
+    rows = []
+    for number in sorted(entries):
+        members = entries[number]
+        first = part.loc[members[0]]
+        name = " = ".join(labels[i] for i in members)
+        if len(members) > 1:
+            name += " (identical results)"
+        # The cost the point is drawn at (with seconds: pooled over equal-sample configurations).
+        cost_text = (f"{first['front_cost']:,.1f}" if is_time else f"{first['front_cost']:,.0f}")
+        if is_time and not _missing(first.get(f"{cost}_std")):
+            cost_text += f" ± {first[f'{cost}_std']:.1f}"
+        rows.append([str(number), ("★ " if first["on_front"] else "") + _wrap(name, 46),
+                     f"{first[f'{score}_mean']:.3f}", _mean_text(first, "final_test_f1"), cost_text])
+    if not rows:
+        return
+    score_name = "val AULC" if score == "aulc" else "val F1"
+    header = ["#", "configuration (★ = on the front)", f"{score_name}\n(chooses)", "test F1\n(outcome)",
+              "time (s), equal\nsamples pooled" if is_time else "samples"]
+    table = ax.table(cellText=rows, colLabels=header, loc="upper center", cellLoc="left",
+                     colLoc="left", colWidths=[0.05, 0.53, 0.12, 0.12, 0.18])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    for (r, _), cell in table.get_celld().items():
+        cell.set_height(0.062 if r == 0 else 0.045 * (1 + cell.get_text().get_text().count("\n")))
+        cell.set_linewidth(0.3)
+
+
+def panel_labels(part: pd.DataFrame, keys: Sequence[str]) -> dict[int, str]:
+    """index -> a label naming the strategy and only the settings that vary within ``part`` (and
+    that the row uses): e.g. ``hybrid ε=0.01 k=2`` when the panel has one query size, never
+    ``shrink=-`` for a retrain run."""
+    shown = []
+    for key in keys:
+        if key in ("dataset", "strategy") or key not in part.columns:
+            continue
+        values = part[key].dropna()
+        if values.astype(str).nunique() > 1:
+            shown.append(key)
+    names = {"epsilon": "ε", "query_size": "q"}
+    out = {}
+    for index, row in part.iterrows():
+        parts = [str(row.get("strategy", "?"))]
+        for key in shown:
+            value = row.get(key)
+            if not _missing(value) and not (isinstance(value, float) and math.isnan(value)):
+                text = f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+                parts.append(f"{names.get(key, key)}={text}")
+        out[index] = " ".join(parts)
+    return out
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_on_hyphens=False)) or text
+
+
+def _mean_text(row: pd.Series, metric: str) -> str:
+    mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
+    if _missing(mean):
+        return "–"
+    return f"{mean:.3f}" + ("" if _missing(std) else f" ± {std:.3f}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,51 +238,71 @@ def _short_label(row: pd.Series) -> str:
 
 
 def plot_learning_curves(rounds: pd.DataFrame, table: pd.DataFrame, keys: Sequence[str], path: Path,
-                         score: str) -> str | None:
-    """val_f1 vs round and vs cumulative training time per strategy (mean ± std band over seeds);
-    one row per facet (dataset, learner, query size). Every baseline configuration is drawn; the
-    hybrid line is the best hybrid configuration of the facet by mean ``score`` (other settings,
-    e.g. warm-start variants, compete for that line rather than multiplying the rows).
-    ``rounds`` must carry ``config_id``."""
+                         score: str, cost: str = "total_train_samples") -> str | None:
+    """Validation macro-F1 vs round and vs cumulative training cost (mean ± std band over seeds);
+    one row per facet (dataset, learner, query size). Every baseline configuration is drawn, and
+    the recommended hybrid of the facet (``table["recommended"]``: best validation ``score``
+    among the hybrids that switched) with a dotted line where it decided to switch. A facet whose
+    hybrids never switched says so: there the hybrid is the retrain curve.
+    ``rounds`` must carry ``config_id``; ``table`` comes from ``report.mark_front``."""
     if rounds.empty or "val_f1" not in rounds.columns:
         return "learning_curves.png: no per-round records"
+    x_cost = "cum_train_samples" if cost == "total_train_samples" else "cum_train_time_s"
     facet_keys = [k for k in ("dataset", "learner", "query_size") if k in keys]
     panels = _split(table, facet_keys)
     fig, grid = _grid(len(panels) * 2, ncols=2, size=(6.2, 4.2))
     for row_i, (title, part) in enumerate(panels):
-        ax_round, ax_time = grid[2 * row_i], grid[2 * row_i + 1]
-        chosen = []
-        for strategy, rows in _by_strategy(part):
-            if strategy == HYBRID:
-                rows = rows.sort_values(f"{score}_mean", ascending=False, na_position="last").head(1)
-            chosen.extend(rows.itertuples())
-        for cfg in chosen:
+        ax_round, ax_cost = grid[2 * row_i], grid[2 * row_i + 1]
+        chosen = part[part["strategy"].isin(BASELINES)]
+        hybrid = part[part["recommended"]] if "recommended" in part.columns else part.iloc[:0]
+        for cfg in pd.concat([chosen, hybrid]).itertuples():
             runs = rounds[rounds["config_id"] == cfg.config_id]
             if runs.empty:
                 continue
             curve = runs.groupby("round").agg(f1=("val_f1", "mean"), sd=("val_f1", "std"),
-                                              t=("cum_train_time_s", "mean"), n=("val_f1", "count"))
+                                              c=(x_cost, "mean"), n=("val_f1", "count"))
             colour, marker = STRATEGY_STYLE.get(cfg.strategy, OTHER_STYLE)
             label = f"{cfg.config} (n={int(curve['n'].max())})"
-            for ax, x in ((ax_round, curve.index.to_numpy()), (ax_time, curve["t"].to_numpy())):
+            if cfg.strategy == HYBRID:
+                label = f"{cfg.config}, recommended (n={int(curve['n'].max())})"
+            # Until it switches the hybrid is the retrain run: drawn wider and beneath, so the
+            # retrain line stays visible on top of the shared prefix.
+            width, depth = (2.6, 1.5) if cfg.strategy == HYBRID else (1.4, 2.5)
+            for ax, x in ((ax_round, curve.index.to_numpy()), (ax_cost, curve["c"].to_numpy())):
                 ax.plot(x, curve["f1"], "-", color=colour, marker=marker, markevery=max(1, len(x) // 8),
-                        markersize=4, lw=1.4, label=label)
+                        markersize=4, lw=width, label=label, zorder=depth)
                 band = curve["sd"].fillna(0).to_numpy()
                 ax.fill_between(x, curve["f1"] - band, curve["f1"] + band, color=colour, alpha=0.15, lw=0)
+            if cfg.strategy == HYBRID:
+                _mark_switch(ax_round, ax_cost, runs, curve, colour)
         ax_round.set_xlabel("AL round")
-        ax_time.set_xlabel("cumulative training time (s), mean over seeds")
-        for ax in (ax_round, ax_time):
+        ax_cost.set_xlabel(f"{CUMULATIVE_LABELS.get(cost, cost)}, mean over seeds")
+        for ax in (ax_round, ax_cost):
             ax.set_ylabel("validation macro-F1")
             ax.grid(alpha=0.3)
         prefix = f"{title}: " if title else ""
+        if hybrid.empty and (part["strategy"] == HYBRID).any():
+            prefix += "no hybrid switched (hybrid = retrain); "
         ax_round.set_title(f"{prefix}val F1 vs round", fontsize=10)
-        ax_time.set_title(f"{prefix}val F1 vs training time", fontsize=10)
+        ax_cost.set_title(f"{prefix}val F1 vs training cost", fontsize=10)
         ax_round.legend(fontsize=7, loc="lower right")
-    what = SCORE_LABELS.get(score, score)
-    fig.suptitle(f"Learning curves, mean ± 1 std over seeds (hybrid: its best configuration by {what})",
+    what = "final validation macro-F1" if score == "final_val_f1" else "validation AULC"
+    fig.suptitle(f"Learning curves (mean ± 1 std over seeds). Hybrid: the recommended one = best {what}\n"
+                 "among the hybrids that switched; dotted line: the round after which it decided to switch",
                  fontsize=11)
     _layout(fig)
     return _save(fig, path)
+
+
+def _mark_switch(ax_round, ax_cost, runs: pd.DataFrame, curve: pd.DataFrame, colour: str) -> None:
+    """A dotted vertical line at each distinct round after which a seed of the hybrid switched."""
+    switched = runs[runs["switched"] == 1] if "switched" in runs.columns else runs.iloc[:0]
+    rounds = sorted(switched.groupby("trial")["round"].min().unique())
+    for i, r in enumerate(rounds):
+        label = f"switch decided after round {', '.join(str(int(x)) for x in rounds)}" if i == 0 else None
+        ax_round.axvline(r, color=colour, ls=":", lw=1.2, label=label)
+        if r in curve.index:
+            ax_cost.axvline(curve.loc[r, "c"], color=colour, ls=":", lw=1.2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,16 +417,21 @@ def plot_switch_timing(trials: pd.DataFrame, keys: Sequence[str], path: Path) ->
 # Heatmaps over (epsilon, k)
 
 
-def plot_heatmap_f1(table: pd.DataFrame, keys: Sequence[str], path: Path) -> str | None:
-    """Mean final test macro-F1 of the hybrid over ε (rows) x k (columns), one panel per query
-    size (and other facet keys), cells annotated with mean ± std."""
-    return _heatmap(table, keys, path, "final_test_f1_mean", "final_test_f1_std", fmt="{:.3f}",
-                    cmap="cividis", center=None, what="final test macro-F1 (mean ± std over seeds)",
-                    name="heatmap_f1.png", unit="macro-F1")
+def plot_heatmap_f1(table: pd.DataFrame, keys: Sequence[str], path: Path,
+                    score: str = "final_val_f1") -> str | None:
+    """Mean validation ``score`` of the hybrid over ε (rows) x k (columns), one panel per query
+    size (and other facet keys), each panel on its own colour scale so the ε/k effect inside it
+    can be read; cells annotated with mean ± std, never-switched cells marked ``= retrain``."""
+    what = SCORE_LABELS.get(score, score)
+    return _heatmap(table, keys, path, f"{score}_mean", f"{score}_std", fmt="{:.3f}", cmap="cividis",
+                    center=None, what=f"{what} (mean ± std over seeds; chooses ε, k)",
+                    name="heatmap_f1.png", unit=what)
 
 
 def plot_heatmap_saving(table: pd.DataFrame, keys: Sequence[str], path: Path, cost: str) -> str | None:
-    """Saving of ``cost`` vs retrain in % over ε x k (positive = cheaper than retrain)."""
+    """Saving of ``cost`` vs retrain in % over ε x k (positive = cheaper than retrain), each panel
+    on its own colour scale. A configuration that trained on exactly retrain's samples saved
+    nothing: its cell is 0, whatever seconds the clock measured."""
     short = COSTS[cost]
     col = f"saving_{short}_pct_mean"
     hybrid = table[table["strategy"] == HYBRID] if "strategy" in table.columns else table.iloc[:0]
@@ -296,6 +440,10 @@ def plot_heatmap_saving(table: pd.DataFrame, keys: Sequence[str], path: Path, co
     if col not in table.columns or hybrid[col].notna().sum() == 0:
         return ("heatmap_saving.png: no retrain baseline with the same dataset, learner and query size "
                 "to compare the hybrid with")
+    if "same_samples_as_retrain" in table.columns:
+        same = table["same_samples_as_retrain"].fillna(False).astype(bool)
+        table = table.assign(**{col: table[col].where(~same, 0.0),
+                                f"saving_{short}_pct_std": table[f"saving_{short}_pct_std"].where(~same, np.nan)})
     resource = "training time" if short == "time" else "training samples"
     return _heatmap(table, keys, path, col, f"saving_{short}_pct_std", fmt="{:.0f}%", cmap="PuOr",
                     center=0.0, what=f"saving in {resource} vs retrain, % (mean ± std over paired seeds)",
@@ -314,11 +462,44 @@ def _heatmap(table: pd.DataFrame, keys: Sequence[str], path: Path, value: str, s
     facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k")]
     panels = _split(hybrid, facet_keys)
     fig, axes = _grid(len(panels), ncols=min(3, len(panels)), size=(4.8, 4.0))
-    # One colour scale for every panel so cells compare across query sizes. A diverging map only
-    # when the values straddle ``center`` (savings of both signs); otherwise sequential, which
-    # resolves small differences far better.
-    every = hybrid[value].to_numpy(dtype=float)
-    vmin, vmax = float(np.nanmin(every)), float(np.nanmax(every))
+    for ax, (title, part) in zip(axes, panels):
+        grid = part.pivot_table(index="epsilon", columns="k", values=value, aggfunc="mean")
+        err = part.pivot_table(index="epsilon", columns="k", values=spread, aggfunc="mean", dropna=False)
+        err = err.reindex(index=grid.index, columns=grid.columns)
+        never = (part.assign(_never=part.get("never_switched", False)).pivot_table(
+            index="epsilon", columns="k", values="_never", aggfunc="max")
+            .reindex(index=grid.index, columns=grid.columns).fillna(False).astype(bool))
+        values = grid.to_numpy(dtype=float)
+        # Each panel its own scale: across query sizes the F1 level differs by more than ε and k
+        # move it, so one shared scale left every panel a single colour.
+        panel_cmap, vmin, vmax = _colour_scale(values, cmap, center)
+        image = ax.imshow(values, cmap=panel_cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        for (r, c), v in np.ndenumerate(values):
+            if math.isnan(v):
+                continue
+            sd = err.to_numpy(dtype=float)[r, c]
+            text = fmt.format(v) + ("" if math.isnan(sd) else "\n±" + fmt.format(sd))
+            if never.to_numpy()[r, c]:
+                text += "\n= retrain"
+            rgba = image.cmap(image.norm(v))
+            light = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] > 0.55
+            ax.text(c, r, text, ha="center", va="center", fontsize=7.5, color="black" if light else "white")
+        ax.set_xticks(range(len(grid.columns)), [f"{k:g}" for k in grid.columns])
+        ax.set_yticks(range(len(grid.index)), [f"{e:g}" for e in grid.index])
+        ax.set_xlabel("k (consecutive rounds below ε)")
+        ax.set_ylabel("ε (|ΔF1| threshold)")
+        ax.set_title(title or "hybrid", fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.85).set_label(f"{unit} (this panel's scale)", fontsize=8)
+    fig.suptitle(f"Hybrid: {what}\neach panel has its own colour scale; '= retrain': never switched in any seed",
+                 fontsize=10)
+    _layout(fig)
+    return _save(fig, path)
+
+
+def _colour_scale(values: np.ndarray, cmap: str, center: float | None) -> tuple[str, float, float]:
+    """(cmap, vmin, vmax) of one panel: diverging around ``center`` only when the values straddle
+    it (savings of both signs), else sequential, which resolves small differences far better."""
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
     if center is not None and vmin < center < vmax:
         span = max(center - vmin, vmax - center)
         vmin, vmax = center - span, center + span
@@ -326,29 +507,7 @@ def _heatmap(table: pd.DataFrame, keys: Sequence[str], path: Path, value: str, s
         cmap = "cividis"
     if vmin == vmax:
         vmin, vmax = vmin - 0.01 * (abs(vmin) or 1), vmax + 0.01 * (abs(vmax) or 1)
-    for ax, (title, part) in zip(axes, panels):
-        grid = part.pivot_table(index="epsilon", columns="k", values=value, aggfunc="mean")
-        err = part.pivot_table(index="epsilon", columns="k", values=spread, aggfunc="mean", dropna=False)
-        err = err.reindex(index=grid.index, columns=grid.columns)
-        values = grid.to_numpy(dtype=float)
-        image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-        for (r, c), v in np.ndenumerate(values):
-            if math.isnan(v):
-                continue
-            sd = err.to_numpy(dtype=float)[r, c]
-            text = fmt.format(v) + ("" if math.isnan(sd) else "\n±" + fmt.format(sd))
-            rgba = image.cmap(image.norm(v))
-            light = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] > 0.55
-            ax.text(c, r, text, ha="center", va="center", fontsize=8, color="black" if light else "white")
-        ax.set_xticks(range(len(grid.columns)), [f"{k:g}" for k in grid.columns])
-        ax.set_yticks(range(len(grid.index)), [f"{e:g}" for e in grid.index])
-        ax.set_xlabel("k (consecutive rounds below ε)")
-        ax.set_ylabel("ε (|ΔF1| threshold)")
-        ax.set_title(title or "hybrid", fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.85).set_label(unit, fontsize=8)
-    fig.suptitle(f"Hybrid: {what}", fontsize=11)
-    _layout(fig)
-    return _save(fig, path)
+    return cmap, vmin, vmax
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,7 +609,8 @@ def _distance(point: tuple[float, float], box: Bbox) -> float:
 def _layout(fig: Figure, bottom: float = 0.0, title: bool = True) -> None:
     """tight_layout that leaves room for a bottom legend and a suptitle (fixed inches, not a
     fraction, so tall multi-row figures keep their title clear of the first row)."""
-    top = 1 - 0.4 / fig.get_figheight() if title else 1
+    lines = fig.get_suptitle().count("\n") + 1 if title else 0
+    top = 1 - (0.15 + 0.25 * lines) / fig.get_figheight()
     fig.tight_layout(rect=(0, bottom, 1, top))
 
 

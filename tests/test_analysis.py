@@ -197,8 +197,9 @@ def test_config_keys_skip_seed_and_paths_and_blank_hybrid_keys():
 def test_aggregation_and_savings_by_hand():
     _, table, _ = config_table(hand_trials())
     by = {row["config"]: row for _, row in table.iterrows()}
+    # the ε=0.02 hybrid never switched: it is the retrain run and says so
     assert set(by) == {"retrain q=32", "finetune q=32", "hybrid ε=0.01 k=2 q=32",
-                       "hybrid ε=0.02 k=2 q=32", "hybrid ε=0.01 k=2 q=64"}
+                       "hybrid ε=0.02 k=2 q=32 = retrain, never switched", "hybrid ε=0.01 k=2 q=64"}
 
     h = by["hybrid ε=0.01 k=2 q=32"]
     assert h["n_seeds"] == 2
@@ -214,9 +215,9 @@ def test_aggregation_and_savings_by_hand():
     assert h["saving_time_pct_std"] == pytest.approx(100 * math.sqrt(2 * 0.075 ** 2))
     assert h["saving_samples_pct_mean"] == pytest.approx(32.5)
     # F1 differences 0.79 - 0.80 = -0.01 and 0.85 - 0.84 = +0.01; ratios 0.79/0.80 and 0.85/0.84
-    assert h["f1_diff_mean"] == pytest.approx(0.0, abs=1e-12)
-    assert h["f1_diff_std"] == pytest.approx(math.sqrt(2 * 0.01 ** 2))
-    assert h["f1_ratio_mean"] == pytest.approx((0.79 / 0.80 + 0.85 / 0.84) / 2)
+    assert h["test_f1_diff_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert h["test_f1_diff_std"] == pytest.approx(math.sqrt(2 * 0.01 ** 2))
+    assert h["test_f1_ratio_mean"] == pytest.approx((0.79 / 0.80 + 0.85 / 0.84) / 2)
     assert h["aulc_diff_mean"] == pytest.approx(-0.01)
 
     f = by["finetune q=32"]  # three runs (two at seed 1), each paired with its seed's retrain
@@ -227,18 +228,18 @@ def test_aggregation_and_savings_by_hand():
     assert f["switch_round_n"] == 0 and math.isnan(f["switch_round_mean"])
 
     # no shared seed with retrain: ratio of seed means, no spread
-    lone = by["hybrid ε=0.02 k=2 q=32"]
+    lone = by["hybrid ε=0.02 k=2 q=32 = retrain, never switched"]
     assert lone["n_pairs"] == 0
     assert lone["cost_ratio_time_mean"] == pytest.approx(50.0 / 110.0)
     assert math.isnan(lone["cost_ratio_time_std"])
-    assert lone["f1_diff_mean"] == pytest.approx(0.80 - 0.82)
+    assert lone["test_f1_diff_mean"] == pytest.approx(0.80 - 0.82)
     assert math.isnan(lone["final_test_f1_std"])
 
     # no retrain at q=64: no savings
     assert math.isnan(by["hybrid ε=0.01 k=2 q=64"]["saving_time_pct_mean"])
 
     r = by["retrain q=32"]
-    assert r["saving_time_pct_mean"] == pytest.approx(0.0) and r["f1_diff_mean"] == pytest.approx(0.0)
+    assert r["saving_time_pct_mean"] == pytest.approx(0.0) and r["test_f1_diff_mean"] == pytest.approx(0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,11 +281,15 @@ def test_report_on_tiny_sweep(tmp_path, capsys):
         recs = read_records(summary_file.parent / "records.jsonl")
         label = cfg["strategy"] + (f" ε={cfg['epsilon']:g} k={cfg['k']}" if cfg["strategy"] == "hybrid" else "")
         label += f" q={cfg['query_size']}"
-        d = per_config.setdefault(label, {"f1": [], "time": [], "samples": [], "seed": []})
+        d = per_config.setdefault(label, {"f1": [], "time": [], "samples": [], "seed": [], "switch": []})
+        d["switch"].append(json.loads(summary_file.read_text())["switch_round"])
         d["f1"].append(recs[-1]["test_f1"])
         d["time"].append(recs[-1]["cum_train_time_s"])
         d["samples"].append(recs[-1]["cum_train_samples"])
         d["seed"].append(cfg["seed"])
+    # a hybrid that switched in no seed is the retrain run and is labelled so
+    per_config = {(f"{label} = retrain, never switched" if label.startswith("hybrid")
+                   and all(x is None for x in d["switch"]) else label): d for label, d in per_config.items()}
     assert set(per_config) == set(summary["config"])
     retrain = per_config["retrain q=8"]
     for _, row in summary.iterrows():
@@ -298,12 +303,15 @@ def test_report_on_tiny_sweep(tmp_path, capsys):
         assert row["saving_time_pct_mean"] == pytest.approx(100 * (1 - statistics.mean(ratios)))
         assert row["saving_time_pct_std"] == pytest.approx(100 * statistics.stdev(ratios), abs=1e-9)
         diffs = [d["f1"][i] - retrain["f1"][retrain["seed"].index(s)] for i, s in enumerate(d["seed"])]
-        assert row["f1_diff_mean"] == pytest.approx(statistics.mean(diffs), abs=1e-12)
+        assert row["test_f1_diff_mean"] == pytest.approx(statistics.mean(diffs), abs=1e-12)
 
-    # the front in summary.csv is the brute-force front of the seed means; pareto.csv holds exactly it
-    expected = brute_force_front(summary["total_train_time_s_mean"].to_numpy(),
-                                 summary["final_test_f1_mean"].to_numpy())
-    assert summary["on_front"].tolist() == expected.tolist()
+    # the default front is the brute-force front of the seed means of training samples (exact) vs
+    # final validation F1, never-switched hybrids (= retrain) left out; pareto.csv holds exactly it
+    candidates = summary[~summary["never_switched"]]
+    expected = brute_force_front(candidates["total_train_samples_mean"].to_numpy(),
+                                 candidates["final_val_f1_mean"].to_numpy())
+    assert candidates["on_front"].tolist() == expected.tolist()
+    assert not summary.loc[summary["never_switched"], "on_front"].any()
     front = pd.read_csv(out_dir / "pareto.csv")
     assert sorted(front["config"]) == sorted(summary.loc[summary["on_front"], "config"])
 
