@@ -1,0 +1,256 @@
+"""Faults around Ray itself: leftover processes after a killed driver, resource requests no node
+can hold, errors found before Ray starts, and restoring a sweep others could have changed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from hal.errors import HalError
+from hal.ray_session import (MARKER, check_resources, check_restore_permissions, reap_dead_sessions,
+                             reap_session, session_processes)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
+# Rounds slow enough (HAL_TEST_ROUND_SLEEP_S) that the sweep is surely killed mid-way.
+SLOW_RUN = dict(dataset="synthetic", synthetic_size=600, synthetic_classes=3, learner="tfidf",
+                initial_size=20, rounds=12, epochs=1, tfidf_max_features=500)
+RAY_LINES = ("Started a local Ray instance", "authentication", "INFO worker.py")
+
+
+def _config(tmp_path: Path, name: str) -> Path:
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": name, "run": SLOW_RUN,
+        "grid": {"strategies": ["retrain"], "query_size": [10], "seed": [0]},
+        "resources": {"cpus_per_trial": 1}}))
+    return config
+
+
+def _cli(*args, timeout=240, env=None):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def _ray_root() -> Path:
+    from ray._common.utils import get_default_ray_temp_dir
+
+    return Path(get_default_ray_temp_dir())
+
+
+def _start_sweep(tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
+    """The sweep script in the background; returns once a trial has written a round, with the
+    driver's Ray session directory."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--config", str(_config(tmp_path, name)), "--storage-path", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "HAL_TEST_ROUND_SLEEP_S": "1"})
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if list((tmp_path / name).glob("*/records.jsonl")):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    (session,) = _ray_root().glob(f"session_*_{proc.pid}")
+    return proc, session
+
+
+def _gone(session: Path, within_s: float) -> list:
+    deadline = time.time() + within_s
+    while True:
+        left = session_processes([str(session)])
+        if not left or time.time() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def _watchdog(driver_pid: int) -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "hal.ray_session" in cmd and "watch" in cmd and str(driver_pid) in cmd:
+            return proc
+    raise AssertionError(f"no watchdog for driver {driver_pid}")
+
+
+@pytest.mark.slow
+def test_sigkilled_sweep_leaves_no_ray_process(tmp_path):
+    proc, session = _start_sweep(tmp_path, "killed")
+    try:
+        names = {p.name() for p in session_processes([str(session)])}
+        assert {"raylet", "gcs_server"} <= names, names  # the session's processes are found
+        proc.send_signal(signal.SIGKILL)  # the driver alone, as `kill -9 PID` does
+        proc.wait(timeout=30)
+        # Without the watchdog ray::DashboardAgent and ray::RuntimeEnvAgent live on ~90 s.
+        left = _gone(session, within_s=20)
+        assert not left, [(p.pid, p.name()) for p in left]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reap_session(str(session))
+
+
+@pytest.mark.slow
+def test_next_start_ends_leftovers_and_refuses_unsatisfiable_gpus(tmp_path):
+    """Driver and watchdog both SIGKILLed: the next local start ends what is left of that session.
+    That start asks for GPUs this machine lacks: one line, exit 2, no sweep folder."""
+    proc, session = _start_sweep(tmp_path, "first")
+    try:
+        _watchdog(proc.pid).kill()
+        proc.kill()
+        proc.wait(timeout=30)
+        time.sleep(2)
+        assert session_processes([str(session)]), "Ray's agents should outlive a driver with no watchdog"
+        out = _cli("--config", str(_config(tmp_path, "second")), "--storage-path", str(tmp_path),
+                   "--gpus-per-trial", "0.3")
+        assert out.returncode == 2, out.stderr[-2000:]
+        errors = [line for line in out.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "no node of the Ray cluster can run a trial" in errors[0], out.stderr
+        assert "0.3 GPU" in errors[0] and "--gpus-per-trial" in errors[0]
+        assert "Traceback" not in out.stderr
+        assert not (tmp_path / "second").exists()  # nothing that blocks reusing the name
+        left = _gone(session, within_s=10)
+        assert not left, [(p.pid, p.name()) for p in left]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reap_session(str(session))
+
+
+def test_reap_dead_sessions_touches_only_sessions_of_dead_hal_drivers(tmp_path):
+    """Stand-in sessions: processes naming a session dir, as raylet and gcs_server do."""
+    dead_driver = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_driver.wait()
+    dead_started = time.time() - 5  # whatever it was: the pid is gone
+
+    def session(name: str, marker: dict | None) -> tuple[Path, subprocess.Popen]:
+        path = tmp_path / f"session_2026-01-01_00-00-00_000000_{name}"
+        path.mkdir()
+        if marker is not None:
+            import json
+
+            (path / MARKER).write_text(json.dumps(marker))
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", f"{path}/logs"])
+        return path, child
+
+    me = psutil.Process()
+    dead, dead_child = session("1", {"driver_pid": dead_driver.pid, "driver_started": dead_started})
+    live, live_child = session("2", {"driver_pid": me.pid, "driver_started": me.create_time()})
+    other, other_child = session("3", None)  # a Ray HAL did not start: never ours
+    try:
+        assert reap_dead_sessions(str(tmp_path)) == 1
+        assert dead_child.wait(timeout=10) is not None
+        assert live_child.poll() is None and other_child.poll() is None
+        assert reap_dead_sessions(str(tmp_path)) == 0  # reaped once, marked
+    finally:
+        for child in (dead_child, live_child, other_child):
+            child.kill()
+            child.wait()
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@pytest.fixture
+def nodes(monkeypatch):
+    """Fake cluster nodes for ``check_resources`` (a list to fill)."""
+    import hal.ray_session as rs
+
+    state: list[dict] = []
+    monkeypatch.setattr(rs, "_node_resources", lambda: list(state))
+    monkeypatch.delenv(rs.AUTOSCALING_ENV, raising=False)
+    return state
+
+
+def test_resource_request_no_node_can_hold_is_one_clear_error(nodes):
+    nodes[:] = [{"CPU": 2.0}]
+    assert check_resources(1, 0)
+    with pytest.raises(HalError, match=r"0\.3 GPU.*has 2 CPU, 0 GPU: lower --gpus-per-trial"):
+        check_resources(1, 0.3, autoscaling=False)
+    with pytest.raises(HalError, match=r"each asks for 4 CPU.*lower --cpus-per-trial"):
+        check_resources(4, 0, autoscaling=False)
+    nodes[:] = [{"CPU": 2.0}, {"CPU": 2.0}]  # 4 CPUs in all, but a trial runs on one node
+    with pytest.raises(HalError, match=r"2 nodes, the largest 2 CPU"):
+        check_resources(3, 0, autoscaling=False)
+    nodes[:] = [{"CPU": 8.0, "GPU": 1.0}]
+    assert check_resources(2, 0.25, autoscaling=False)
+
+
+def test_autoscaling_cluster_says_what_is_pending_until_a_node_fits(nodes, monkeypatch, capsys):
+    nodes[:] = [{"CPU": 2.0}]
+    monkeypatch.setenv("HAL_AUTOSCALING", "1")
+    assert check_resources(1, 1, every_s=0.2) is False
+    time.sleep(0.5)
+    nodes.append({"CPU": 4.0, "GPU": 1.0})
+    time.sleep(0.5)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("waiting for resources: each trial asks for 1 CPU + 1 GPU")
+    assert any(line.startswith("still waiting") for line in out)
+    assert out[-1].startswith("resources arrived")
+
+
+# --------------------------------------------------------------------------- validate first
+
+
+def test_errors_found_before_ray_come_before_any_ray_line(tmp_path):
+    config = _config(tmp_path, "exists")
+    (tmp_path / "exists").mkdir()
+    for args, phrase in [((), "already exists"), (("--resume", "--name", "nosuch"), "no sweep named 'nosuch'")]:
+        out = _cli("--config", str(config), "--storage-path", str(tmp_path), *args, timeout=120)
+        assert out.returncode == 2 and phrase in out.stderr, out.stderr
+        assert not any(marker in out.stdout + out.stderr for marker in RAY_LINES), out.stderr
+
+
+# --------------------------------------------------------------------------- restore permissions
+
+
+def _fake_sweep(tmp_path: Path) -> Path:
+    sweep = tmp_path / "store" / "sw"
+    (sweep / "trial_0").mkdir(parents=True)
+    (sweep / "tuner.pkl").write_bytes(b"not really a pickle")
+    (sweep / "trial_0" / "checkpoint.pt").write_bytes(b"")
+    for path in (tmp_path / "store", sweep, sweep / "trial_0"):
+        path.chmod(0o755)
+    for path in (sweep / "tuner.pkl", sweep / "trial_0" / "checkpoint.pt"):
+        path.chmod(0o644)
+    return sweep
+
+
+def test_restore_refuses_a_sweep_others_can_write(tmp_path):
+    sweep = _fake_sweep(tmp_path)
+    store = str(tmp_path / "store")
+    check_restore_permissions(str(sweep), store)  # 0755/0644: fine
+    for path, mode, who in [(sweep / "tuner.pkl", 0o664, "its group"), (sweep, 0o757, "others"),
+                            (sweep / "trial_0" / "checkpoint.pt", 0o666, "group and others"),
+                            (tmp_path / "store", 0o775, "its group")]:
+        old = path.stat().st_mode & 0o7777
+        path.chmod(mode)
+        with pytest.raises(HalError, match=f"writable by {who}.*chmod -R go-w {sweep}"):
+            check_restore_permissions(str(sweep), store)
+        path.chmod(old)
+    (tmp_path / "store").chmod(0o1777)  # sticky, like /tmp: others cannot replace our folder
+    check_restore_permissions(str(sweep), store)
+    tmp_path.chmod(0o777)  # above the storage path: not ours to judge
+    try:
+        check_restore_permissions(str(sweep), store)
+    finally:
+        tmp_path.chmod(0o755)
+    check_restore_permissions("s3://bucket/sw", "s3://bucket")  # the store's own access control
+
+
+def test_resume_of_a_group_writable_sweep_is_refused_before_ray(tmp_path):
+    sweep = _fake_sweep(tmp_path)
+    sweep.chmod(0o775)
+    out = _cli("--config", str(_config(tmp_path, "sw")), "--storage-path", str(tmp_path / "store"),
+               "--resume", timeout=120)
+    assert out.returncode == 2, out.stderr
+    (line,) = [line for line in out.stderr.splitlines() if line.strip()]
+    assert "refusing to restore" in line and "unpickles" in line and "chmod -R go-w" in line
+    assert not any(marker in out.stdout + out.stderr for marker in RAY_LINES)
