@@ -126,6 +126,51 @@ def trial_name(run: dict[str, Any]) -> str:
     return f"{head}_q{run.get('query_size')}_s{run.get('seed')}"
 
 
+def trial_label(trial: Any) -> str:
+    """A trial's name in Tune and its folder: the sweep's own name for it, so that a trial created
+    again after the driver died (Tune's snapshot did not have it yet) finds its folder and
+    checkpoint and continues there. Never fails, whatever the restored config holds."""
+    config = getattr(trial, "config", None) or {}
+    if config.get("name"):
+        return str(config["name"])
+    if isinstance(config.get("run"), dict):
+        return trial_name(config["run"])
+    return f"trial_{trial.trial_id}"
+
+
+def searched_trial_label(trial: Any) -> str:
+    """Searchers may propose equal settings twice: their folders carry the trial id (or the name
+    a shared-prefix searcher gave them, which does)."""
+    config = getattr(trial, "config", None) or {}
+    if config.get("name"):
+        return str(config["name"])
+    run = {**config.get("run", {}), **{k: v for k, v in config.items() if k != "run"}}
+    return f"{trial_name(run)}_{trial.trial_id}"
+
+
+def sampled_prefix_searcher(spec: SweepSpec, sampler: Any, base: dict[str, Any], metric: Any, mode: Any) -> Any:
+    """Wrap a searcher that samples switch rules so that samples share retrain trajectories."""
+    from hal import prefix
+    from hal.prefix_search import SampledPrefixSearcher
+
+    if "://" in spec.storage_path:
+        raise HalError("shared prefixes keep fork checkpoints on a file system that every node can "
+                       f"reach; --storage-path {spec.storage_path} is not one: use a shared directory "
+                       "or pass --no-share-prefix")
+    return SampledPrefixSearcher(sampler, base, list(spec.query_size),
+                                 str(Path(experiment_path(spec)) / prefix.PREFIX_DIR), trial_name,
+                                 metric=metric, mode=mode)
+
+
+def drop_prefix_dir(spec: SweepSpec) -> None:
+    """Delete a finished search's fork checkpoints (one per round and query size)."""
+    import shutil
+
+    from hal import prefix
+
+    shutil.rmtree(Path(experiment_path(spec)) / prefix.PREFIX_DIR, ignore_errors=True)
+
+
 def prepare_shared(runs: list[dict[str, Any]]) -> dict[tuple, Any]:
     """Load each distinct dataset and compute each learner's inputs once, on the driver; check that
     every trial's pool is big enough before any trial starts."""
@@ -144,40 +189,10 @@ def prepare_shared(runs: list[dict[str, Any]]) -> dict[tuple, Any]:
 
 
 def init_ray(address: str | None) -> None:
-    """Join ``address`` (a running cluster) or start a local Ray with this machine's CPUs/GPUs."""
-    if ray.is_initialized():
-        return
-    if address:
-        _check_reachable(address)
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=True)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=True)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"--address {address}" if address else "a local Ray instance"
-        first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
-        raise HalError(f"could not start or join {where}: {first}. Check that the cluster is up "
-                       "(`ray status`) or drop --address to run locally") from None
+    """Join ``address`` or start a local Ray watched for leftovers: see ``hal.ray_session``."""
+    from hal.ray_session import start_or_join
 
-
-def _check_reachable(address: str) -> None:
-    """Fail in seconds, not minutes, when ``address`` names a host:port nobody listens on (Ray
-    itself retries for a long time)."""
-    import socket
-
-    hostport = address.split("://", 1)[-1]
-    if address == "auto" or ":" not in hostport:
-        return
-    host, _, port = hostport.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise HalError(f"could not start or join --address {address}: {reason}. Check that the cluster "
-                       "is up (`ray status`) or drop --address to run locally") from None
+    start_or_join(address)
 
 
 def storage_uri(storage_path: str) -> str:
@@ -232,20 +247,50 @@ def build_grid_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[t
     tune_config = tune.TuneConfig(
         max_concurrent_trials=spec.max_concurrent or None,
         reuse_actors=True,
-        trial_dirname_creator=lambda trial: f"{trial_name(trial.config['run'])}_{trial.trial_id}",
-        trial_name_creator=lambda trial: trial_name(trial.config["run"]),
+        trial_dirname_creator=trial_label,
+        trial_name_creator=trial_label,
     )
     return tune.Tuner(_trainable(shared, spec), param_space=param_space, tune_config=tune_config,
                       run_config=_run_config(spec, [TrialLines(len(runs))]))
+
+
+def build_shared_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[tuple, Any],
+                       extra: dict[str, Any] | None = None) -> Any:
+    """A ``Tuner`` that runs ``runs`` with shared retrain prefixes (``hal.prefix``): one
+    trajectory per group of hybrids, each hybrid's tail from its fork, equal runs copied."""
+    from hal import prefix
+    from hal.prefix_search import PrefixSearcher
+
+    if "://" in spec.storage_path:
+        raise HalError("shared prefixes keep fork checkpoints on a file system that every node can "
+                       f"reach; --storage-path {spec.storage_path} is not one: use a shared directory "
+                       "or pass --no-share-prefix")
+    groups, independent = prefix.plan_groups(runs, trial_name)
+    searcher = PrefixSearcher(groups, independent, str(Path(experiment_path(spec)) / prefix.PREFIX_DIR),
+                              trial_name)
+    tune_config = tune.TuneConfig(search_alg=searcher, num_samples=searcher.total,
+                                  max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
+                                  trial_dirname_creator=trial_label, trial_name_creator=trial_label)
+    return tune.Tuner(_trainable(shared, spec), param_space=dict(extra or {}), tune_config=tune_config,
+                      run_config=_run_config(spec, [TrialLines(searcher.total)]))
 
 
 def build_search_tuner(spec: SweepSpec, param_space: dict[str, Any], shared: dict[tuple, Any],
                        search_alg: Any, num_samples: int) -> Any:
     """A ``Tuner`` whose trials a searcher (e.g. OptunaSearch) proposes."""
     tune_config = tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
-                                  max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True)
+                                  max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
+                                  trial_dirname_creator=searched_trial_label)
     return tune.Tuner(_trainable(shared, spec), param_space=param_space, tune_config=tune_config,
                       run_config=_run_config(spec, [TrialLines(num_samples)]))
+
+
+def killed_before_first_snapshot(spec: SweepSpec) -> bool:
+    """Whether the sweep's folder exists but Tune never saved its state there (its driver died
+    first): there is nothing to restore, and starting again in place loses nothing."""
+    path = experiment_path(spec)
+    # Tune writes tuner.pkl at once but its trials' state only with the first snapshot.
+    return "://" not in path and Path(path).is_dir() and not list(Path(path).glob("experiment_state-*.json"))
 
 
 def restore_tuner(spec: SweepSpec, shared: dict[tuple, Any]) -> Any:
@@ -253,6 +298,9 @@ def restore_tuner(spec: SweepSpec, shared: dict[tuple, Any]) -> Any:
     checkpoints; finished trials are kept as they are."""
     _tune_env()
     path = experiment_path(spec)
+    from hal.ray_session import check_restore_permissions
+
+    check_restore_permissions(path, storage_uri(spec.storage_path))
     if not tune.Tuner.can_restore(path):
         raise HalError(f"--resume: no sweep named {spec.name!r} to continue under {spec.storage_path}: "
                        "check --name and --storage-path")
@@ -261,7 +309,8 @@ def restore_tuner(spec: SweepSpec, shared: dict[tuple, Any]) -> Any:
 
 
 def summarize_results(result_grid: Any, top: int = 5) -> list[str]:
-    """Lines for the end of a sweep: errors, the best hybrid settings and the baselines."""
+    """Lines for the end of a sweep: errors, then the hybrid settings and the baselines ranked by
+    their seed-mean final *validation* F1 (``rank_configurations``); test F1 is the outcome."""
     rows, errors = [], 0
     for result in result_grid:
         if result.error is not None:
@@ -271,17 +320,74 @@ def summarize_results(result_grid: Any, top: int = 5) -> list[str]:
         run = dict(result.config.get("run", {}))
         run.update({k: v for k, v in result.config.items() if k != "run"})
         rows.append((run, metrics))
-    lines = [f"{len(rows)} trials finished, {errors} errored"]
-    done = [(r, m) for r, m in rows if _num(m.get("final_test_f1")) is not None]
-    done.sort(key=lambda rm: (-rm[1]["final_test_f1"], rm[1].get("total_train_samples", 0)))
-    for label, subset in (("best hybrid", [x for x in done if x[0].get("strategy") == "hybrid"][:top]),
-                          ("baselines", [x for x in done if x[0].get("strategy") != "hybrid"][:top])):
+    return [f"{len(rows)} trials finished, {errors} errored", *rank_configurations(rows, top)]
+
+
+# Settings that do not make a configuration: replicates, where files live, test hooks.
+NOT_CONFIG = ("seed", "data_seed", "data_dir", "cache_dir", "fail_at_round")
+
+
+def rank_configurations(rows: list[tuple[dict[str, Any], dict[str, Any]]], top: int = 5) -> list[str]:
+    """Rank configurations (run settings without the seed) by mean final validation F1 over their
+    seeds, ties to fewer training samples; one list for the hybrid, one for the baselines.
+
+    ``rows`` are (run settings, last reported metrics) of finished trials. The final validation
+    F1 is ``final_val_f1`` or, as the trainable reports it, the last round's ``val_f1``. The test
+    F1 is printed as the outcome and never read for the ranking. A hybrid setting that switched
+    in no seed is the retrain run: it is counted, not ranked.
+    """
+    groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for run, metrics in rows:
+        if _final_val_f1(metrics) is not None:
+            groups.setdefault(_config_key(run), []).append((run, metrics))
+    ranked = []
+    for members in groups.values():
+        mean = lambda key: _mean([_num(m.get(key)) for _, m in members])  # noqa: E731
+        never = all(_num(m.get("switch_round")) is None for _, m in members)
+        ranked.append({"run": members[0][0], "n": len(members), "val": _mean([_final_val_f1(m) for _, m in members]),
+                       "test": mean("final_test_f1"), "samples": mean("total_train_samples"),
+                       "time": mean("total_train_time_s"), "never": never})
+    ranked.sort(key=lambda c: (-c["val"], c["samples"] if c["samples"] is not None else math.inf))
+    hybrids = [c for c in ranked if c["run"].get("strategy") == "hybrid"]
+    switched = [c for c in hybrids if not c["never"]]
+    lines = []
+    for label, subset in (("hybrid settings", switched[:top]),
+                          ("baselines", [c for c in ranked if c["run"].get("strategy") != "hybrid"][:top])):
         if subset:
-            lines.append(f"{label} (by final test macro-F1):")
-            lines += [f"  {trial_name(r):38s} test F1 {m['final_test_f1']:.4f}  "
-                      f"train {m.get('total_train_time_s', math.nan):7.1f}s  "
-                      f"{int(m.get('total_train_samples', 0)):>9d} samples" for r, m in subset]
+            lines.append(f"{label}, ranked by mean final validation F1 over seeds "
+                         "(test F1 is the outcome, not used to rank):")
+            lines += [f"  {_config_name(c['run']):28s} val F1 {c['val']:.4f} ({c['n']} seed{'s' * (c['n'] > 1)})  "
+                      f"test F1 {_fmt(c['test'], '.4f')}  {_fmt(c['samples'], ',.0f'):>9s} samples"
+                      + ("" if c["time"] is None else f"  {c['time']:.1f}s") for c in subset]
+        if label == "hybrid settings" and len(hybrids) > len(switched):
+            lines.append(f"  {len(hybrids) - len(switched)} hybrid setting(s) never switched in any seed: "
+                         "= retrain, not ranked")
     return lines
+
+
+def _final_val_f1(metrics: dict[str, Any]) -> float | None:
+    value = _num(metrics.get("final_val_f1"))
+    return value if value is not None else _num(metrics.get("val_f1"))
+
+
+def _config_key(run: dict[str, Any]) -> tuple:
+    unused = ("epsilon", "k", "monitor") if run.get("strategy") != "hybrid" else ()
+    return tuple(sorted((k, str(v)) for k, v in run.items() if k not in NOT_CONFIG and k not in unused))
+
+
+def _config_name(run: dict[str, Any]) -> str:
+    if run.get("strategy") == "hybrid":
+        return f"hybrid ε={run.get('epsilon')} k={run.get('k')} q={run.get('query_size')}"
+    return f"{run.get('strategy')} q={run.get('query_size')}"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
 
 
 def closing_lines(spec: SweepSpec, result_grid: Any, report_flags: str = "") -> str:
@@ -311,9 +417,12 @@ class TrialLines(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.finished += 1
         m = trial.last_result or {}
+        # Validation first (it is what the sweep ranks on); test F1 is the outcome.
         print(f"[{time.time() - self.start:6.0f}s] {self.finished}/{self.total or len(trials)} "
-              f"{str(trial):40s} test F1 {m.get('final_test_f1', math.nan):.4f}  "
-              f"train {m.get('total_train_time_s', math.nan):.1f}s", flush=True)
+              f"{str(trial):40s} val F1 {_fmt(_final_val_f1(m), '.4f')}  "
+              f"test F1 {_fmt(_num(m.get('final_test_f1')), '.4f')} (outcome)  "
+              f"{_fmt(_num(m.get('total_train_samples')), ',.0f')} samples  "
+              f"train {_fmt(_num(m.get('total_train_time_s')), '.1f')}s", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         print(f"[{time.time() - self.start:6.0f}s] trial {trial} failed "
@@ -337,7 +446,9 @@ def add_sweep_flags(parser: Any) -> None:
     parser.add_argument("--max-concurrent", type=int, help="cap on trials running at once (0 = no cap)")
     parser.add_argument("--address", help="join a running Ray cluster (e.g. auto); default: start a local one")
     parser.add_argument("--storage-path",
-                        help="results root: local dir, shared file system or URI (default results/)")
+                        help="results root: local dir, shared file system or URI (default results/); "
+                             "--resume unpickles Tune's state from here, so keep it writable only by "
+                             "you (a sweep folder group/others can write is refused)")
     parser.add_argument("--name", help="sweep name = folder under the storage path")
     parser.add_argument("--max-failures", type=int, help="retries per trial, each from its latest round checkpoint")
 
@@ -365,3 +476,64 @@ def parse_list(text: str | None, kind: Callable[[str], Any], flag: str) -> list[
     except ValueError:
         raise HalError(f"{flag} {text!r}: expected comma-separated {kind.__name__} values") from None
 
+
+
+SWEEP_SUMMARY = "sweep_summary.json"
+
+
+def configuration_results(result_grid: Any) -> list[Any]:
+    """The results that are user configurations: a shared-prefix trajectory that is not also the
+    retrain baseline only served its group."""
+    return [r for r in result_grid
+            if not (r.config.get("role") == "trajectory" and not r.config.get("baseline"))]
+
+
+def write_sweep_summary(spec: SweepSpec, result_grid: Any, shared_prefix: bool) -> dict[str, Any]:
+    """Write ``<sweep>/sweep_summary.json``: what the sweep trained (``computed_*``) against what
+    its configurations would cost as independent runs (``independent_*``), and per group which
+    trials shared a trajectory and tails. Returns it."""
+    import json
+
+    from hal import prefix
+    from hal.records import atomic_write_text
+
+    trials, groups = [], {}
+    for result in result_grid:
+        config, metrics = result.config, result.metrics or {}
+        name = config.get("name") or trial_name(config.get("run", {}))
+        role = config.get("role", "run")
+        trials.append({"name": name, "role": role, "baseline": bool(config.get("baseline")),
+                       "error": result.error is not None,
+                       **{key: _num(metrics.get(key)) for key in ("total_train_samples", "total_train_time_s",
+                                                                  "computed_train_samples",
+                                                                  "computed_train_time_s")}})
+        if role in ("trajectory", "member"):
+            group = groups.setdefault(config["group"], {"trajectory": None, "configurations": {}})
+            if role == "trajectory":
+                group["trajectory"] = name
+                group["retrain_baseline"] = bool(config.get("baseline"))
+            else:
+                group["configurations"][name] = {
+                    "switch_round": config.get("fork"),
+                    "trained_tail": config.get("source") is None and config.get("fork") is not None,
+                    "copied_from": config.get("source")}
+    summary = {"sweep": spec.name, "shared_prefix": shared_prefix, **prefix.sweep_spend(trials),
+               "trials": len(trials), "errored": sum(t["error"] for t in trials), "groups": groups,
+               "per_trial": sorted(trials, key=lambda t: t["name"])}
+    summary["computed_fraction"] = (summary["computed_train_samples"] / summary["independent_train_samples"]
+                                    if summary["independent_train_samples"] else None)
+    path = Path(experiment_path(spec)) / SWEEP_SUMMARY
+    if "://" not in spec.storage_path:
+        atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def spend_line(summary: dict[str, Any]) -> str:
+    """One line on what the sweep trained against independent runs of its configurations."""
+    computed, independent = summary["computed_train_samples"], summary["independent_train_samples"]
+    if not summary["shared_prefix"] or not independent:
+        return f"trained {computed:,} samples ({summary['computed_train_time_s']:.1f} s of training)"
+    return (f"shared prefixes: trained {computed:,} samples ({summary['computed_train_time_s']:.1f} s) "
+            f"where independent runs of the same {summary['configurations']} configurations train "
+            f"{independent:,} ({summary['independent_train_time_s']:.1f} s): "
+            f"{computed / independent:.1%} of the samples")

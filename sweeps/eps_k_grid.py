@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-sizes", help="comma-separated query batch sizes, e.g. 16,32")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 42,43,44")
     p.add_argument("--strategies", help="comma-separated subset of hybrid,retrain,finetune,new_only")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted sweep --name")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted sweep --name; this unpickles Tune's state from the "
+                        "storage path, so a sweep folder group/others can write is refused")
+    p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
+                   help="run every configuration as an independent trial (default: hybrids that "
+                        "differ only in ε and k share one retrain trajectory and run only their tails)")
     add_sweep_flags(p)
     return p
 
@@ -54,26 +59,40 @@ def spec_from_args(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from hal import sweep
+        from hal import ray_session, sweep
 
+        # Everything that can be checked without Ray first: its log lines must not precede an error.
         spec = spec_from_args(args)
         runs = sweep.trial_overrides(spec)
-        sweep.init_ray(spec.address)
+        # A driver killed before Tune's first snapshot leaves a folder with nothing to restore:
+        # --resume then starts the sweep again in it, and trials continue from their checkpoints.
+        restore = args.resume and not sweep.killed_before_first_snapshot(spec)
+        if restore:
+            ray_session.check_resumable(sweep.experiment_path(spec), spec.name, spec.storage_path)
+        elif not args.resume and Path(sweep.experiment_path(spec)).exists() and "://" not in spec.storage_path:
+            raise HalError(f"a sweep named {spec.name!r} already exists in {spec.storage_path}: "
+                           "pass --resume to continue it or --name to start another")
+        if spec.address:
+            ray_session.check_reachable(spec.address)
         shared = sweep.prepare_shared(runs)
-        if args.resume:
+        sweep.init_ray(spec.address)
+        ray_session.check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder
+        if restore:
             tuner = sweep.restore_tuner(spec, shared)
         else:
-            if Path(sweep.experiment_path(spec)).exists() and "://" not in spec.storage_path:
-                raise HalError(f"a sweep named {spec.name!r} already exists in {spec.storage_path}: "
-                               "pass --resume to continue it or --name to start another")
-            print(f"sweep {spec.name}: {len(runs)} trials "
-                  f"({spec.cpus_per_trial:g} CPU, {spec.gpus_per_trial:g} GPU each)", flush=True)
-            tuner = sweep.build_grid_tuner(spec, runs, shared)
+            build = sweep.build_shared_tuner if args.share_prefix else sweep.build_grid_tuner
+            print(f"sweep {spec.name}: {len(runs)} configurations"
+                  + (", hybrids sharing retrain prefixes" if args.share_prefix else ", independent trials")
+                  + f" ({spec.cpus_per_trial:g} CPU, {spec.gpus_per_trial:g} GPU per trial)", flush=True)
+            tuner = build(spec, runs, shared)
         results = tuner.fit()
     except HalError as exc:
         sys.stderr.write(f"eps_k_grid.py: error: {exc}\n")
         return EXIT_USAGE
-    print(sweep.closing_lines(spec, results))
+    shared_prefix = any(r.config.get("role") for r in results)
+    spend = sweep.write_sweep_summary(spec, results, shared_prefix)
+    print(sweep.closing_lines(spec, sweep.configuration_results(results)))
+    print(sweep.spend_line(spend))
     return 0 if not results.errors else 1
 
 

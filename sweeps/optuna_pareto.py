@@ -1,5 +1,7 @@
-"""Multi-objective search: maximise final test macro-F1 and minimise total training cost of the
-hybrid over ε (log-uniform), k (integer) and the query size, with Optuna's NSGA-II on Ray Tune.
+"""Multi-objective search: maximise a *validation* score (final validation macro-F1, or the
+validation AULC with --score aulc) and minimise total training cost of the hybrid over ε
+(log-uniform), k (integer) and the query size, with Optuna's NSGA-II on Ray Tune. The test F1 is
+never an objective: it is the outcome, reported for the configurations the search chose.
 
     python sweeps/optuna_pareto.py --num-samples 24                    # offline demo data
     python sweeps/optuna_pareto.py --config sweeps/configs/agnews_distilbert.yaml \\
@@ -19,6 +21,9 @@ from hal.errors import EXIT_USAGE, HalError  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 COSTS = {"samples": "total_train_samples", "time": "total_train_time_s"}
+# Validation scores only. The trainable reports every round's val_f1, so the last result's val_f1
+# is the final validation F1; aulc is the area under the validation-F1 curve.
+SCORES = {"val_f1": "val_f1", "aulc": "aulc"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-sizes", help="choices of query size (default: the config's grid)")
     p.add_argument("--seed", type=int, default=0, help="run seed of every trial and the sampler's seed")
     p.add_argument("--cost", choices=sorted(COSTS), default="samples", help="cost objective to minimise")
+    p.add_argument("--score", choices=sorted(SCORES), default="val_f1",
+                   help="validation score to maximise: final validation macro-F1 (default) or AULC")
+    p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
+                   help="train every sample from round 0 (default: one retrain trajectory per query "
+                        "size is shared, and each sample trains only its warm-started tail)")
     add_sweep_flags(p)
     return p
 
@@ -73,20 +83,39 @@ def main(argv: list[str] | None = None) -> int:
                    for e in (eps_low, eps_high) for k in (k_low, k_high) for q in spec.query_size]
         spec.epsilon, spec.k = [eps_low], [k_low]
         runs = sweep.trial_overrides(spec)
+        from hal.ray_session import check_reachable, check_resources
+
+        if spec.address:
+            check_reachable(spec.address)
+        shared = sweep.prepare_shared(runs + corners)  # data errors too before Ray prints anything
         sweep.init_ray(spec.address)
-        shared = sweep.prepare_shared(runs + corners)
+
+        check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder is made
         base = {key: value for key, value in runs[0].items() if key not in ("epsilon", "k", "query_size")}
-        param_space = {"run": base, "epsilon": tune.loguniform(eps_low, eps_high),
-                       "k": tune.randint(k_low, k_high + 1), "query_size": tune.choice(spec.query_size)}
-        searcher = OptunaSearch(metric=["final_test_f1", COSTS[args.cost]], mode=["max", "min"],
+        space = {"epsilon": tune.loguniform(eps_low, eps_high), "k": tune.randint(k_low, k_high + 1),
+                 "query_size": tune.choice(spec.query_size)}
+        metric, mode = [SCORES[args.score], COSTS[args.cost]], ["max", "min"]
+        searcher = OptunaSearch(space=space, metric=metric, mode=mode,
                                 sampler=optuna.samplers.NSGAIISampler(seed=args.seed))
-        print(f"search {spec.name}: {args.num_samples} hybrid trials, NSGA-II over ε in "
-              f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}", flush=True)
-        results = sweep.build_search_tuner(spec, param_space, shared, searcher, args.num_samples).fit()
+        trials = args.num_samples
+        if args.share_prefix:
+            # One retrain trajectory per query size first; each sample then trains only its tail.
+            searcher = sweep.sampled_prefix_searcher(spec, searcher, base, metric, mode)
+            trials += len(spec.query_size)
+        print(f"search {spec.name}: {args.num_samples} hybrid trials, NSGA-II maximising validation "
+              f"{args.score} (test F1 is only reported) and minimising {args.cost}, over ε in "
+              f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}"
+              + (", sharing one retrain trajectory per query size" if args.share_prefix else ""), flush=True)
+        results = sweep.build_search_tuner(spec, {"run": base}, shared, searcher, trials).fit()
     except HalError as exc:
         sys.stderr.write(f"optuna_pareto.py: error: {exc}\n")
         return EXIT_USAGE
-    print(sweep.closing_lines(spec, results, f" --cost {args.cost}"))
+    shared_prefix = any(r.config.get("role") for r in results)
+    spend = sweep.write_sweep_summary(spec, results, shared_prefix)
+    if shared_prefix:
+        sweep.drop_prefix_dir(spec)
+    print(sweep.closing_lines(spec, sweep.configuration_results(results), f" --cost {args.cost} --score {args.score}"))
+    print(sweep.spend_line(spend))
     return 0 if not results.errors else 1
 
 

@@ -28,15 +28,6 @@ def _untimed(records):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def _spec(tmp_path, name, **kw):
     from hal.sweep import SweepSpec
 
@@ -75,13 +66,16 @@ def test_tiny_sweep_end_to_end(local_ray, tmp_path):
         events = EventAccumulator(str(trial_dir)).Reload()
         tags = set(events.Tags()["scalars"])
         assert {"f1/val", "f1/delta", "cost/cum_train_time_s", "cost/cum_train_samples",
-                "hybrid/switched", "final/test_f1"} <= tags
+                "final/test_f1"} <= tags
+        assert ("hybrid/switched" in tags) == (summary["config"]["strategy"] == "hybrid")
         assert [e.step for e in events.Scalars("f1/val")] == [0, 1, 2, 3]
         assert not any(t.startswith("ray/") for t in tags)
         # HParams written when the trial started, so the tab compares runs while they go
         start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
         hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
-        assert {"strategy", "epsilon", "k", "query_size", "seed"} <= set(hparams)
+        assert {"strategy", "query_size", "seed"} <= set(hparams)
+        # ε and k mean nothing to a baseline: left empty there
+        assert ({"epsilon", "k"} <= set(hparams)) == (summary["config"]["strategy"] == "hybrid")
         assert hparams["strategy"].string_value == summary["config"]["strategy"]
 
 
@@ -191,9 +185,22 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "python -m analysis.report" in done.stdout
-    summaries = [json.loads(p.read_text()) for p in (tmp_path / "search_optuna").glob("*/summary.json")]
+    from hal.config import make_config
+    from hal.loop import ActiveLearningLoop
+    from hal.prepare import prepare
+
+    search = tmp_path / "search_optuna"
+    summaries = {p.parent: json.loads(p.read_text()) for p in search.glob("*/summary.json")}
     assert len(summaries) == 4
-    for s in summaries:
+    for trial_dir, s in summaries.items():
         cfg = s["config"]
         assert cfg["strategy"] == "hybrid" and 0.001 <= cfg["epsilon"] <= 0.05
         assert 1 <= cfg["k"] <= 4 and cfg["query_size"] in (10, 20)
+        # each sample trained only its tail from the shared trajectory, with an independent run's records
+        assert s["shared_prefix"]["switch_round"] == s["switch_round"]
+        run = make_config(cfg).resolved()
+        alone = [r.to_dict() for r in ActiveLearningLoop(run, prepare(run))]
+        assert _untimed(_records(trial_dir)) == _untimed(alone)
+    spend = json.loads((search / "sweep_summary.json").read_text())
+    assert spend["shared_prefix"] and spend["configurations"] == 4
+    assert not (search / "_prefix").exists(), "the search's fork checkpoints were left behind"
