@@ -26,7 +26,7 @@ FIELD_HELP = {
     "model": "transformer checkpoint or embedding encoder: hub name or local path",
     "strategy": "retrain | finetune | new_only | hybrid",
     "epsilon": "hybrid: a monitor signal below this counts as stable (default: 0.02 for ΔF1 on "
-               "val/holdout, 0.05 for 1 - kappa on agreement)",
+               "val/holdout, 0.3 for 1 - kappa on agreement)",
     "k": "hybrid: switch after this many consecutive stable rounds (default 2)",
     "monitor": "hybrid's switch signal: val | holdout (ΔF1, costs labels) | agreement (1 - Cohen's "
                "kappa of consecutive models on an unlabeled stop set, label-free)",

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from hal.config import RunConfig
+from hal.config import DEFAULT_EPSILONS, RunConfig
 from hal.errors import HalError
 from hal.learners.base import TorchLearner
 from hal.metrics import macro_f1, prediction_agreement, predictions
@@ -286,7 +286,8 @@ def damaged_checkpoint(path: Path, reason: str) -> HalError:
 
 def new_trigger(cfg: RunConfig) -> SwitchTrigger:
     """The hybrid's switch trigger as ``cfg`` sets it up (the one place that builds it)."""
-    return SwitchTrigger(cfg.epsilon, cfg.k, rule=cfg.switch_rule, window=cfg.switch_window)
+    epsilon = cfg.epsilon if cfg.epsilon is not None else DEFAULT_EPSILONS[cfg.monitor]  # unresolved cfg
+    return SwitchTrigger(epsilon, cfg.k, rule=cfg.switch_rule, window=cfg.switch_window)
 
 
 def check_sizes(cfg: RunConfig, corpus) -> None:
