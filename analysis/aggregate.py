@@ -29,8 +29,10 @@ HYBRID_ONLY_KEYS = ("epsilon", "k", "holdout_fraction")
 # into several configurations nor keep a hybrid from finding its retrain reference.
 WARM_START_KEYS = ("finetune_epochs", "finetune_lr", "replay_fraction", "shrink", "perturb")
 
+# monitor_labels: the labels the switch monitor consumed (val split, held-back examples; 0 for the
+# label-free agreement monitor): a cost the sample count does not show.
 METRICS = ("final_val_f1", "aulc", "final_test_f1", "total_train_time_s", "total_train_samples",
-           "switch_round")
+           "switch_round", "monitor_labels")
 # Summary fields that are results, not settings (besides METRICS).
 SUMMARY_ONLY = ("final_labeled",)
 COSTS = {"total_train_time_s": "time", "total_train_samples": "samples"}

@@ -229,7 +229,7 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
     header = ["front", "dataset", "configuration", "n", "val F1 (chooses)", "val AULC (chooses)",
               "test F1 (outcome)", "train samples", "train time (s)",
               f"saving vs retrain ({cost_unit}) %", "Δ val F1 vs retrain", "Δ test F1 vs retrain",
-              "switch round"]
+              "switch round", "monitor labels"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] * len(header)) + "|")
     for _, row in table.iterrows():
@@ -247,6 +247,7 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
             _pm(row.get("val_f1_diff_mean"), row.get("val_f1_diff_std"), "{:+.3f}"),
             _pm(row.get("test_f1_diff_mean"), row.get("test_f1_diff_std"), "{:+.3f}"),
             _switch_cell(row),
+            _pm(row.get("monitor_labels_mean"), None, "{:,.0f}"),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "## Files", ""]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import ray
 from ray import tune
 
 from hal.config import STRATEGIES, load_yaml, make_config
@@ -371,7 +370,9 @@ def _final_val_f1(metrics: dict[str, Any]) -> float | None:
 
 
 def _config_key(run: dict[str, Any]) -> tuple:
-    unused = ("epsilon", "k", "monitor") if run.get("strategy") != "hybrid" else ()
+    # ε and k mean nothing to a baseline; the monitor does (agreement's stop set and holdout's
+    # held-back examples change which examples a retrain run may query)
+    unused = ("epsilon", "k") if run.get("strategy") != "hybrid" else ()
     return tuple(sorted((k, str(v)) for k, v in run.items() if k not in NOT_CONFIG and k not in unused))
 
 

@@ -215,10 +215,13 @@ def _fake_sweep(tmp_path: Path) -> Path:
     sweep = tmp_path / "store" / "sw"
     (sweep / "trial_0").mkdir(parents=True)
     (sweep / "tuner.pkl").write_bytes(b"not really a pickle")
+    # a snapshot marks a sweep Tune would restore (without one, --resume starts it again in place)
+    state = sweep / "experiment_state-2026-01-01_00-00-00.json"
+    state.write_text("{}")
     (sweep / "trial_0" / "checkpoint.pt").write_bytes(b"")
     for path in (tmp_path / "store", sweep, sweep / "trial_0"):
         path.chmod(0o755)
-    for path in (sweep / "tuner.pkl", sweep / "trial_0" / "checkpoint.pt"):
+    for path in (sweep / "tuner.pkl", state, sweep / "trial_0" / "checkpoint.pt"):
         path.chmod(0o644)
     return sweep
 

@@ -106,13 +106,14 @@ def _cli(*args, timeout=300):
 
 
 def test_resume_finishes_only_unfinished_trials(tmp_path):
+    """Independent trials (--no-share-prefix) interrupted by Ctrl+C, then --resume."""
     config = tmp_path / "sweep.yaml"
     config.write_text(yaml.safe_dump({
         "name": "resumable", "run": TINY_RUN,
         "grid": {"strategies": ["hybrid", "retrain"], "epsilon": [0.01, 0.02], "k": [1, 2],
                  "query_size": [10], "seed": [0]},
         "resources": {"cpus_per_trial": 1, "max_concurrent": 1}}))
-    args = ["--config", str(config), "--storage-path", str(tmp_path)]
+    args = ["--config", str(config), "--storage-path", str(tmp_path), "--no-share-prefix"]
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     experiment = tmp_path / "resumable"
@@ -134,7 +135,9 @@ def test_resume_finishes_only_unfinished_trials(tmp_path):
         # HAL's records (what analysis reads) hold each round exactly once. Ray's own result.json
         # may repeat rounds reported after its last experiment snapshot before the interrupt.
         assert [r["round"] for r in _records(trial_dir)] == [0, 1, 2, 3]
-        assert set(_reported_rounds(trial_dir)) == {0, 1, 2, 3}
+        # Tune heard of the last round; a trial it re-created after the interrupt (its snapshot
+        # lacked it) finds its folder and checkpoint and reports only what it still had to do
+        assert 3 in _reported_rounds(trial_dir) and set(_reported_rounds(trial_dir)) <= {0, 1, 2, 3}
         assert (trial_dir / "summary.json").exists()
         if trial_dir.name in finished:
             mtime, results = finished[trial_dir.name]
