@@ -24,7 +24,7 @@ from hal.ray_session import reap_session, session_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
-ROUNDS = 10
+ROUNDS = 16  # slow rounds (HAL_TEST_ROUND_SLEEP_S) leave a wide window to kill the node in
 RUN = dict(dataset="synthetic", synthetic_size=600, synthetic_classes=3, learner="tfidf",
            initial_size=20, rounds=ROUNDS, epochs=1, tfidf_max_features=500)
 RAY = str(Path(sys.executable).with_name("ray"))
