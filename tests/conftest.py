@@ -59,6 +59,15 @@ def toy_corpus() -> Corpus:
 
 
 @pytest.fixture(scope="session")
+def prepared(toy_corpus):
+    """The toy corpus with TF-IDF features, as ``hal.prepare.prepare`` would give them."""
+    from hal.features import tfidf_features
+    from hal.prepare import Prepared
+
+    return Prepared(toy_corpus, "tfidf", tfidf_features(toy_corpus, 5000))
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (../shared/data beside the repo)")

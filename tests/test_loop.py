@@ -25,11 +25,6 @@ def _cfg(**kw):
     return make_config(base).resolved()
 
 
-@pytest.fixture(scope="module")
-def prepared(toy_corpus):
-    return Prepared(toy_corpus, "tfidf", tfidf_features(toy_corpus, 5000))
-
-
 class SpyLearner(HeadLearner):
     """Records what every fit call started from and trained on."""
 

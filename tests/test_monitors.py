@@ -28,11 +28,6 @@ def _cfg(**kw):
     return make_config(base).resolved()
 
 
-@pytest.fixture(scope="module")
-def prepared(toy_corpus):
-    return Prepared(toy_corpus, "tfidf", tfidf_features(toy_corpus, 5000))
-
-
 class SpyLearner(HeadLearner):
     """Records every fit's indices and every predict_proba's indices."""
 
