@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import shlex
@@ -44,11 +43,12 @@ import torch  # noqa: E402
 # One thread per process: on a shared 2-core machine two threads per process ran 3x slower.
 torch.set_num_threads(int(os.environ.get("HAL_BENCH_THREADS", "1")))
 
+from hal import prefix  # noqa: E402
 from hal.config import make_config  # noqa: E402
 from hal.errors import EXIT_USAGE, HalError  # noqa: E402
-from hal.loop import ActiveLearningLoop, LoopState, new_trigger  # noqa: E402
+from hal.loop import ActiveLearningLoop, new_trigger  # noqa: E402
 from hal.prepare import prepare  # noqa: E402
-from hal.records import RoundRecord, write_records, write_summary  # noqa: E402
+from hal.records import read_records, write_records, write_summary  # noqa: E402
 
 DATASETS = ("ag_news", "imdb", "jigsaw", "banking77")
 NAMES = {"ag_news": "AG News", "imdb": "IMDb", "jigsaw": "Jigsaw", "banking77": "BANKING77"}
@@ -152,16 +152,15 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
 
 
 def fork(hcfg, prepared, snapshots: list[dict], trigger) -> ActiveLearningLoop:
-    """The hybrid run of ``hcfg``: the trunk's rounds up to the switch, then its own tail."""
+    """The hybrid run of ``hcfg``: the trunk's rounds up to the switch, then its own tail
+    (``hal.prefix``, as shared-prefix sweeps do); never switched, it is the trunk's run."""
     loop = ActiveLearningLoop(hcfg, prepared)
     s = trigger.switch_round
-    last = len(snapshots) - 1 if s is None else s
-    snap = snapshots[last]
-    records = [RoundRecord(**dict(r, switched=int(s is not None and r["round"] >= s))) for r in snap["records"]]
-    loop.state = LoopState(next_round=last + 1, labeled=list(snap["labeled"]), monitor=list(snap["monitor"]),
-                           trigger=trigger, records=records, stop_set=list(snap["stop_set"]),
-                           stop_predictions=copy.deepcopy(snap["stop_predictions"]))
-    loop.learner.load_state_dict(snap["model"])
+    if s is None:
+        loop.restore(snapshots[-1], check_config=False)
+        loop.state.trigger, loop.state.records = trigger, prefix.reflag(loop.state.records, None)
+    else:
+        prefix.start_from_fork(loop, snapshots[s], s, hcfg.strategy)
     for _ in loop:
         pass
     return loop
@@ -188,7 +187,7 @@ def trunks(results: Path) -> pd.DataFrame:
 
     rows = []
     for path in sorted(results.glob("*/*/trunk_*_s*/records.jsonl")):
-        recs = [json.loads(line) for line in path.read_text().splitlines()]
+        recs = read_records(path)
         monitor, seed = path.parent.name[len("trunk_"):].rsplit("_s", 1)
         rows.append(dict(learner=path.parents[2].name, dataset=path.parents[1].name, monitor=monitor,
                          seed=int(seed), final_val_f1=recs[-1]["val_f1"], final_test_f1=recs[-1]["test_f1"],
@@ -352,7 +351,7 @@ def plots(runs: pd.DataFrame, table: pd.DataFrame, out: Path, results: Path) -> 
                 for seed in sorted(runs[(runs.learner == learner) & (runs.dataset == dataset)].seed.unique()):
                     path = results / learner / dataset / f"{name}_s{seed}" / "records.jsonl"
                     if path.exists():
-                        recs = [json.loads(line) for line in path.read_text().splitlines()]
+                        recs = read_records(path)
                         curves.append([r["val_f1"] for r in recs])
                 if curves:
                     n = min(map(len, curves))
@@ -374,7 +373,7 @@ def plots(runs: pd.DataFrame, table: pd.DataFrame, out: Path, results: Path) -> 
                 for seed in sorted(runs[(runs.learner == learner) & (runs.dataset == dataset)].seed.unique()):
                     path = results / learner / dataset / f"trunk_{monitor}_s{seed}" / "records.jsonl"
                     if path.exists():
-                        recs = [json.loads(line) for line in path.read_text().splitlines()]
+                        recs = read_records(path)
                         xs = [r["round"] for r in recs if r["delta_f1"] is not None]
                         ys = [r["delta_f1"] for r in recs if r["delta_f1"] is not None]
                         ax.plot(xs, ys, lw=1, label=f"seed {seed}")
