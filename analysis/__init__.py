@@ -3,5 +3,5 @@ find the cost/score Pareto front, draw the plots and write the report.
 
 ``python -m analysis.report <sweep_dir>`` is the one command; the modules are usable on their own:
 ``load`` (result files -> DataFrames), ``aggregate`` (seed means, savings vs retrain),
-``pareto`` (the front), ``plots`` (the PNGs). Nothing here imports Ray.
+``pareto`` (the front), ``figures`` (the PNGs, one module each). Nothing here imports Ray.
 """

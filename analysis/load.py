@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from hal.errors import HalError
-from hal.records import RECORDS_FILE, SUMMARY_FILE
+from hal.core.errors import HalError
+from hal.core.records import RECORDS_FILE, SUMMARY_FILE
 
 # Summary fields that are plain copies of config keys (config wins); any other summary field
 # whose name clashes with a config key (e.g. ``rounds``: planned vs done) gets this prefix.

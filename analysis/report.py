@@ -26,12 +26,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import plots
+from analysis import figures
 from analysis.aggregate import COSTS, HYBRID, METRICS, SCORES, config_table, recommended_hybrids
 from analysis.load import load_results
 from analysis.pareto import equal_work_cost, front_by_group
-from hal.cli import OneLineParser
-from hal.errors import EXIT_USAGE, HalError
+from hal.core.errors import EXIT_USAGE, HalError, OneLineParser
 
 COST_FLAGS = {"time": "total_train_time_s", "samples": "total_train_samples"}
 # Scores that may choose: validation only. The test F1 is the outcome, shown but never chosen on.
@@ -104,12 +103,12 @@ def build_report(path: str | Path, out: str | Path | None = None, cost: str = DE
         report.notes.append("cost = seconds (noisy): configurations with equal training samples count as "
                             "equal cost on the front (their mean seconds); spread is ± std over seeds")
     drawings: list[tuple[str, Callable[[Path], str | None]]] = [
-        ("pareto.png", lambda p: plots.plot_pareto(table, p, cost_col, score_col, keys)),
-        ("learning_curves.png", lambda p: plots.plot_learning_curves(rounds, table, keys, p, score_col, cost_col)),
-        ("delta_f1.png", lambda p: plots.plot_delta_f1(rounds, trials, keys, p)),
-        ("switch_timing.png", lambda p: plots.plot_switch_timing(trials, keys, p)),
-        ("heatmap_f1.png", lambda p: plots.plot_heatmap_f1(table, keys, p, score_col)),
-        ("heatmap_saving.png", lambda p: plots.plot_heatmap_saving(table, keys, p, cost_col)),
+        ("pareto.png", lambda p: figures.plot_pareto(table, p, cost_col, score_col, keys)),
+        ("learning_curves.png", lambda p: figures.plot_learning_curves(rounds, table, keys, p, score_col, cost_col)),
+        ("delta_f1.png", lambda p: figures.plot_delta_f1(rounds, trials, keys, p)),
+        ("switch_timing.png", lambda p: figures.plot_switch_timing(trials, keys, p)),
+        ("heatmap_f1.png", lambda p: figures.plot_heatmap_f1(table, keys, p, score_col)),
+        ("heatmap_saving.png", lambda p: figures.plot_heatmap_saving(table, keys, p, cost_col)),
     ]
     try:
         # summary.md marks a complete report: drop an old one before anything else changes.

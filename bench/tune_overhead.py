@@ -66,15 +66,15 @@ class Sampler:
 def bare_loop(runs: list[dict], shared: dict) -> float:
     import torch
 
-    from hal.config import make_config
-    from hal.loop import ActiveLearningLoop
-    from hal.prepare import prepare_key
+    from hal.core.config import make_config
+    from hal.data.inputs import prepare_key
+    from hal.runs.build import new_loop
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     for run in runs:
         cfg = make_config(run).resolved()
-        loop = ActiveLearningLoop(cfg, shared[prepare_key(cfg)])
+        loop = new_loop(cfg, shared[prepare_key(cfg)])
         for _ in loop:
             pass
     return time.perf_counter() - start
@@ -88,23 +88,24 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from hal import sweep
+    from hal.sweep.spec import load_spec, trial_overrides
+    from hal.sweep.tuners import build_grid_tuner, init_ray, prepare_shared
 
-    spec = sweep.load_spec(args.config)
-    runs = sweep.trial_overrides(spec)
+    spec = load_spec(args.config)
+    runs = trial_overrides(spec)
     if args.max_trials:
         runs = runs[: args.max_trials]
-    shared = sweep.prepare_shared(runs)
+    shared = prepare_shared(runs)
     cpus = psutil.cpu_count()
 
     with Sampler() as bare_stats:
         bare = bare_loop(runs, shared)
     with tempfile.TemporaryDirectory() as storage:
         spec.storage_path, spec.name = storage, "overhead"
-        sweep.init_ray(None)
+        init_ray(None)
         with Sampler() as tune_stats:
             start = time.perf_counter()
-            results = sweep.build_grid_tuner(spec, runs, shared).fit()
+            results = build_grid_tuner(spec, runs, shared).fit()
             tuned = time.perf_counter() - start
         ray.shutdown()
     assert not results.errors, results.errors

@@ -43,12 +43,14 @@ import torch  # noqa: E402
 # One thread per process: on a shared 2-core machine two threads per process ran 3x slower.
 torch.set_num_threads(int(os.environ.get("HAL_BENCH_THREADS", "1")))
 
-from hal import prefix  # noqa: E402
-from hal.config import make_config  # noqa: E402
-from hal.errors import EXIT_USAGE, HalError  # noqa: E402
-from hal.loop import ActiveLearningLoop, new_trigger  # noqa: E402
-from hal.prepare import prepare  # noqa: E402
-from hal.records import read_records, write_records, write_summary  # noqa: E402
+from hal.core.config import make_config  # noqa: E402
+from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.core.loop import ActiveLearningLoop  # noqa: E402
+from hal.core.records import read_records, write_records, write_summary  # noqa: E402
+from hal.core.switch import new_trigger  # noqa: E402
+from hal.data.inputs import prepare  # noqa: E402
+from hal.runs.build import new_loop  # noqa: E402
+from hal.sweep import prefix  # noqa: E402
 
 DATASETS = ("ag_news", "imdb", "jigsaw", "banking77")
 NAMES = {"ag_news": "AG News", "imdb": "IMDb", "jigsaw": "Jigsaw", "banking77": "BANKING77"}
@@ -106,7 +108,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
         settings = dict(base, **BASELINES[name])
         if warm_epochs != 1:
             settings["finetune_epochs"] = warm_epochs
-        loop = ActiveLearningLoop(make_config(settings).resolved(), prepared)
+        loop = new_loop(make_config(settings).resolved(), prepared)
         for _ in loop:
             pass
         finish(name if warm_epochs == 1 else f"finetune_fe{warm_epochs}", loop)
@@ -116,7 +118,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
             continue
         # The retrain trajectory of this monitor, a snapshot after every round.
         rcfg = make_config(dict(base, strategy="retrain", monitor=monitor)).resolved()
-        trunk = ActiveLearningLoop(rcfg, prepared)
+        trunk = new_loop(rcfg, prepared)
         snapshots = []
         for _ in trunk:
             snapshots.append(copy.deepcopy(trunk.checkpoint()))
@@ -139,7 +141,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
                 loop = tails[s] = fork(hcfg, prepared, snapshots, trigger)
             finish(hybrid_name(monitor, rule, eps, k) + suffix, loop)
             if verify and monitor == "val" and (rule, eps, k) == ("abs", 0.02, 2) and warm_epochs == 1:
-                check = ActiveLearningLoop(hcfg, prepared)
+                check = new_loop(hcfg, prepared)
                 for _ in check:
                     pass
                 a = [(r.val_f1, r.cum_train_samples, r.switched, r.mode) for r in loop.records]
@@ -153,8 +155,8 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
 
 def fork(hcfg, prepared, snapshots: list[dict], trigger) -> ActiveLearningLoop:
     """The hybrid run of ``hcfg``: the trunk's rounds up to the switch, then its own tail
-    (``hal.prefix``, as shared-prefix sweeps do); never switched, it is the trunk's run."""
-    loop = ActiveLearningLoop(hcfg, prepared)
+    (``hal.sweep.prefix``, as shared-prefix sweeps do); never switched, it is the trunk's run."""
+    loop = new_loop(hcfg, prepared)
     s = trigger.switch_round
     if s is None:
         loop.restore(snapshots[-1], check_config=False)
@@ -183,7 +185,7 @@ def label(name: str) -> str:
 
 def trunks(results: Path) -> pd.DataFrame:
     """The retrain trajectory of each monitor (its records), summarised like a run."""
-    from hal.records import aulc
+    from hal.core.records import aulc
 
     rows = []
     for path in sorted(results.glob("*/*/trunk_*_s*/records.jsonl")):

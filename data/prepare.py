@@ -20,8 +20,8 @@ try:
     import hal  # noqa: F401
 except ImportError:  # run as a plain script from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hal.datasets import hub_unavailable  # noqa: E402
-from hal.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.data.datasets import hub_unavailable  # noqa: E402
 
 HUB_REPOS = {"ag_news": "fancyzhx/ag_news", "imdb": "stanfordnlp/imdb"}
 JIGSAW_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from hal.cli import main
+from hal.runs.cli import main
 
 sys.exit(main())

@@ -14,14 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from hal.cli import OneLineParser  # noqa: E402
-from hal.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.core.errors import EXIT_USAGE, HalError, OneLineParser  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hal.sweep import add_sweep_flags
+    from hal.sweep.flags import add_sweep_flags
 
     p = OneLineParser(prog="eps_k_grid.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEMO_CONFIG), help="sweep YAML (default: the offline demo)")
@@ -42,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def spec_from_args(args: argparse.Namespace):
     """The sweep spec: the YAML, then the flags on top."""
-    from hal.sweep import apply_sweep_flags, load_spec, parse_list
+    from hal.sweep.flags import apply_sweep_flags, parse_list
+    from hal.sweep.spec import load_spec
 
     spec = load_spec(args.config)
     lists = {"epsilon": (args.epsilons, float, "--epsilons"), "k": (args.ks, int, "--ks"),
@@ -59,28 +59,33 @@ def spec_from_args(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from hal import ray_session, sweep
+        from hal.sweep import ray_session
+        from hal.sweep.ranking import closing_lines, configuration_results
+        from hal.sweep.restore import check_resumable, killed_before_first_snapshot, restore_tuner
+        from hal.sweep.spec import experiment_path, trial_overrides
+        from hal.sweep.spend import spend_line, write_sweep_summary
+        from hal.sweep.tuners import build_grid_tuner, build_shared_tuner, init_ray, prepare_shared
 
         # Everything that can be checked without Ray first: its log lines must not precede an error.
         spec = spec_from_args(args)
-        runs = sweep.trial_overrides(spec)
+        runs = trial_overrides(spec)
         # A driver killed before Tune's first snapshot leaves a folder with nothing to restore:
         # --resume then starts the sweep again in it, and trials continue from their checkpoints.
-        restore = args.resume and not sweep.killed_before_first_snapshot(spec)
+        restore = args.resume and not killed_before_first_snapshot(spec)
         if restore:
-            ray_session.check_resumable(sweep.experiment_path(spec), spec.name, spec.storage_path)
-        elif not args.resume and Path(sweep.experiment_path(spec)).exists() and "://" not in spec.storage_path:
+            check_resumable(experiment_path(spec), spec.name, spec.storage_path)
+        elif not args.resume and Path(experiment_path(spec)).exists() and "://" not in spec.storage_path:
             raise HalError(f"a sweep named {spec.name!r} already exists in {spec.storage_path}: "
                            "pass --resume to continue it or --name to start another")
         if spec.address:
             ray_session.check_reachable(spec.address)
-        shared = sweep.prepare_shared(runs)
-        sweep.init_ray(spec.address)
+        shared = prepare_shared(runs)
+        init_ray(spec.address)
         ray_session.check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder
         if restore:
-            tuner = sweep.restore_tuner(spec, shared)
+            tuner = restore_tuner(spec, shared)
         else:
-            build = sweep.build_shared_tuner if args.share_prefix else sweep.build_grid_tuner
+            build = build_shared_tuner if args.share_prefix else build_grid_tuner
             print(f"sweep {spec.name}: {len(runs)} configurations"
                   + (", hybrids sharing retrain prefixes" if args.share_prefix else ", independent trials")
                   + f" ({spec.cpus_per_trial:g} CPU, {spec.gpus_per_trial:g} GPU per trial)", flush=True)
@@ -90,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"eps_k_grid.py: error: {exc}\n")
         return EXIT_USAGE
     shared_prefix = any(r.config.get("role") for r in results)
-    spend = sweep.write_sweep_summary(spec, results, shared_prefix)
-    print(sweep.closing_lines(spec, sweep.configuration_results(results)))
-    print(sweep.spend_line(spend))
+    spend = write_sweep_summary(spec, results, shared_prefix)
+    print(closing_lines(spec, configuration_results(results)))
+    print(spend_line(spend))
     return 0 if not results.errors else 1
 
 

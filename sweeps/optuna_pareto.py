@@ -16,8 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
-from hal.cli import OneLineParser  # noqa: E402
-from hal.errors import EXIT_USAGE, HalError  # noqa: E402
+from hal.core.errors import EXIT_USAGE, HalError, OneLineParser  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 COSTS = {"samples": "total_train_samples", "time": "total_train_time_s"}
@@ -27,7 +26,7 @@ SCORES = {"val_f1": "val_f1", "aulc": "aulc"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hal.sweep import add_sweep_flags
+    from hal.sweep.flags import add_sweep_flags
 
     p = OneLineParser(prog="optuna_pareto.py", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _range(text: str, kind: type, flag: str) -> tuple:
-    from hal.sweep import parse_list
+    from hal.sweep.flags import parse_list
 
     values = parse_list(text, kind, flag)
     if len(values) != 2 or not values[0] <= values[1]:
@@ -63,13 +62,23 @@ def main(argv: list[str] | None = None) -> int:
         from ray import tune
         from ray.tune.search.optuna import OptunaSearch
 
-        from hal import sweep
+        from hal.sweep.flags import apply_sweep_flags, parse_list
+        from hal.sweep.ranking import closing_lines, configuration_results
+        from hal.sweep.spec import load_spec, trial_overrides
+        from hal.sweep.spend import spend_line, write_sweep_summary
+        from hal.sweep.tuners import (
+            build_search_tuner,
+            drop_prefix_dir,
+            init_ray,
+            prepare_shared,
+            sampled_prefix_searcher,
+        )
 
-        spec = sweep.load_spec(args.config)
+        spec = load_spec(args.config)
         spec.name = f"{spec.name}_optuna"
-        sweep.apply_sweep_flags(spec, args)
+        apply_sweep_flags(spec, args)
         if args.query_sizes is not None:
-            spec.query_size = sweep.parse_list(args.query_sizes, int, "--query-sizes")
+            spec.query_size = parse_list(args.query_sizes, int, "--query-sizes")
         spec.strategies, spec.seed = ["hybrid"], [args.seed]
         spec.validate()
         if args.num_samples < 1:
@@ -82,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         corners = [dict(spec.run, strategy="hybrid", epsilon=e, k=k, query_size=q, seed=args.seed)
                    for e in (eps_low, eps_high) for k in (k_low, k_high) for q in spec.query_size]
         spec.epsilon, spec.k = [eps_low], [k_low]
-        runs = sweep.trial_overrides(spec)
-        from hal.ray_session import check_reachable, check_resources
+        runs = trial_overrides(spec)
+        from hal.sweep.ray_session import check_reachable, check_resources
 
         if spec.address:
             check_reachable(spec.address)
-        shared = sweep.prepare_shared(runs + corners)  # data errors too before Ray prints anything
-        sweep.init_ray(spec.address)
+        shared = prepare_shared(runs + corners)  # data errors too before Ray prints anything
+        init_ray(spec.address)
 
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder is made
         base = {key: value for key, value in runs[0].items() if key not in ("epsilon", "k", "query_size")}
@@ -100,22 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         trials = args.num_samples
         if args.share_prefix:
             # One retrain trajectory per query size first; each sample then trains only its tail.
-            searcher = sweep.sampled_prefix_searcher(spec, searcher, base, metric, mode)
+            searcher = sampled_prefix_searcher(spec, searcher, base, metric, mode)
             trials += len(spec.query_size)
         print(f"search {spec.name}: {args.num_samples} hybrid trials, NSGA-II maximising validation "
               f"{args.score} (test F1 is only reported) and minimising {args.cost}, over ε in "
               f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}"
               + (", sharing one retrain trajectory per query size" if args.share_prefix else ""), flush=True)
-        results = sweep.build_search_tuner(spec, {"run": base}, shared, searcher, trials).fit()
+        results = build_search_tuner(spec, {"run": base}, shared, searcher, trials).fit()
     except HalError as exc:
         sys.stderr.write(f"optuna_pareto.py: error: {exc}\n")
         return EXIT_USAGE
     shared_prefix = any(r.config.get("role") for r in results)
-    spend = sweep.write_sweep_summary(spec, results, shared_prefix)
+    spend = write_sweep_summary(spec, results, shared_prefix)
     if shared_prefix:
-        sweep.drop_prefix_dir(spec)
-    print(sweep.closing_lines(spec, sweep.configuration_results(results), f" --cost {args.cost} --score {args.score}"))
-    print(sweep.spend_line(spend))
+        drop_prefix_dir(spec)
+    print(closing_lines(spec, configuration_results(results), f" --cost {args.cost} --score {args.score}"))
+    print(spend_line(spend))
     return 0 if not results.errors else 1
 
 

@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
-from hal.corpus import Corpus  # noqa: E402
+from hal.core.corpus import Corpus  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -60,9 +60,9 @@ def toy_corpus() -> Corpus:
 
 @pytest.fixture(scope="session")
 def prepared(toy_corpus):
-    """The toy corpus with TF-IDF features, as ``hal.prepare.prepare`` would give them."""
-    from hal.features import tfidf_features
-    from hal.prepare import Prepared
+    """The toy corpus with TF-IDF features, as ``hal.data.inputs.prepare`` would give them."""
+    from hal.data.inputs import Prepared
+    from hal.data.tfidf import tfidf_features
 
     return Prepared(toy_corpus, "tfidf", tfidf_features(toy_corpus, 5000))
 

@@ -1,5 +1,5 @@
 """Analysis: Pareto front vs brute force, seed aggregation and savings by hand, the report end to end
-on a tiny sweep built from hal.records, and the CLI's error exits. Offline, deterministic."""
+on a tiny sweep built from hal.core.records, and the CLI's error exits. Offline, deterministic."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from analysis.aggregate import assign_configs, config_keys, config_table
 from analysis.load import load_results
 from analysis.pareto import front_by_group, pareto_mask
 from analysis.report import PNG_FILES, build_report, main
-from hal.config import RunConfig
-from hal.records import RoundRecord, read_records, summarize, write_records, write_summary
+from hal.core.config import RunConfig
+from hal.core.records import RoundRecord, read_records, summarize, write_records, write_summary
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 import torch
 
-import hal.run_files
-from hal.cli import main
-from hal.config import FIELD_TYPES, RANGES
+import hal.runs.output
+from hal.core.config import FIELD_TYPES, RANGES
+from hal.runs.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--dataset", "synthetic", "--synthetic-size", "600", "--learner", "tfidf", "--initial-size", "30",
@@ -210,7 +210,7 @@ DENIED = {
 # Runs every case in one interpreter (one torch import, not nine) under the caller's privileges.
 HARNESS = """
 import contextlib, io, json, sys, traceback
-from hal.cli import main
+from hal.runs.cli import main
 results = {}
 for name, args in json.loads(sys.argv[1]).items():
     err = io.StringIO()
@@ -327,7 +327,7 @@ def _records(out: Path) -> list[dict]:
 
 
 def test_unwritable_mid_run_keeps_finished_rounds(capsys, tmp_path, monkeypatch):
-    out, real, calls = tmp_path / "run", hal.run_files.write_records, []
+    out, real, calls = tmp_path / "run", hal.runs.output.write_records, []
 
     def failing_write(directory, records):
         calls.append(len(records))
@@ -335,12 +335,12 @@ def test_unwritable_mid_run_keeps_finished_rounds(capsys, tmp_path, monkeypatch)
             raise PermissionError(13, "Permission denied", str(Path(directory) / ".records.jsonl.tmp"))
         real(directory, records)
 
-    monkeypatch.setattr(hal.run_files, "write_records", failing_write)
+    monkeypatch.setattr(hal.runs.output, "write_records", failing_write)
     code, err = run_cli(capsys, *FAST, "--out", str(out))
     assert_one_line(code, err, f"cannot write to --out '{out}'", "permission denied", "rounds 0-1",
                     "--resume")
     assert [r["round"] for r in _records(out)] == [0, 1] and not (out / "summary.json").exists()
-    monkeypatch.setattr(hal.run_files, "write_records", real)
+    monkeypatch.setattr(hal.runs.output, "write_records", real)
     assert run_cli(capsys, *FAST, "--out", str(out), "--resume")[0] == 0
     assert [r["round"] for r in _records(out)] == [0, 1, 2]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hal.ray_session import reap_session, session_processes
+from hal.sweep.reaper import reap_session, session_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"

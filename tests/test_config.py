@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from hal.config import FIELD_TYPES, RANGES, Range, RunConfig, config_from_yaml, make_config
-from hal.errors import HalError
+from hal.core.config import FIELD_TYPES, RANGES, Range, RunConfig, config_from_yaml, make_config
+from hal.core.errors import HalError
 
 
 def test_hybrid_defaults_are_the_benchmarked_recommendation():

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hal import datasets
-from hal.config import RunConfig
-from hal.datasets import load_corpus
-from hal.errors import HalError
-from hal.synthetic import class_sizes, make_synthetic
+from hal.core.config import RunConfig
+from hal.core.errors import HalError
+from hal.data import datasets
+from hal.data.datasets import load_corpus
+from hal.data.synthetic import class_sizes, make_synthetic
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not (SHARED / "imdb" / "train.parquet").is_file(),
@@ -110,7 +110,7 @@ def test_banking77_shared_copy_with_its_intent_names():
 
 
 def test_banking77_is_a_named_dataset(tmp_path):
-    from hal.config import NAMED_DATASETS
+    from hal.core.config import NAMED_DATASETS
 
     assert "banking77" in NAMED_DATASETS and datasets.NAMED["banking77"].label_names == datasets.BANKING77_LABELS
     folder = tmp_path / "banking77"

@@ -14,9 +14,10 @@ import psutil
 import pytest
 import yaml
 
-from hal.errors import HalError
-from hal.ray_session import (MARKER, check_resources, check_restore_permissions, reap_dead_sessions,
-                             reap_session, session_processes)
+from hal.core.errors import HalError
+from hal.sweep.ray_session import check_resources
+from hal.sweep.reaper import MARKER, reap_dead_sessions, reap_session, session_processes
+from hal.sweep.restore import check_restore_permissions
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
@@ -75,7 +76,7 @@ def _gone(session: Path, within_s: float) -> list:
 def _watchdog(driver_pid: int) -> psutil.Process:
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
-        if "hal.ray_session" in cmd and "watch" in cmd and str(driver_pid) in cmd:
+        if "hal.sweep.reaper" in cmd and "watch" in cmd and str(driver_pid) in cmd:
             return proc
     raise AssertionError(f"no watchdog for driver {driver_pid}")
 
@@ -161,7 +162,7 @@ def test_reap_dead_sessions_touches_only_sessions_of_dead_hal_drivers(tmp_path):
 @pytest.fixture
 def nodes(monkeypatch):
     """Fake cluster nodes for ``check_resources`` (a list to fill)."""
-    import hal.ray_session as rs
+    import hal.sweep.ray_session as rs
 
     state: list[dict] = []
     monkeypatch.setattr(rs, "_node_resources", lambda: list(state))

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from hal.config import make_config
-from hal.errors import HalError
-from hal.features import tfidf_features
+from hal.core.config import make_config
+from hal.core.errors import HalError
+from hal.core.loop import ActiveLearningLoop
+from hal.core.records import TIMING_FIELDS
+from hal.core.switch import SwitchTrigger
+from hal.data.inputs import Prepared
+from hal.data.tfidf import tfidf_features
 from hal.learners.head import HeadLearner
-from hal.loop import ActiveLearningLoop
-from hal.prepare import Prepared
-from hal.records import TIMING_FIELDS
-from hal.strategies import SwitchTrigger
+from hal.runs.build import new_loop
 
 
 def _cfg(**kw):
@@ -51,7 +52,7 @@ def _same(a, b):
 
 
 def _run(cfg, prepared, learner=None):
-    loop = ActiveLearningLoop(cfg, prepared, learner)
+    loop = new_loop(cfg, prepared) if learner is None else ActiveLearningLoop(cfg, prepared.corpus, learner)
     return loop, list(loop)
 
 
@@ -253,11 +254,11 @@ def test_same_seed_same_records(prepared):
 def test_resume_equals_uninterrupted(prepared, tmp_path, stop_after):
     cfg = _cfg(strategy="hybrid", epsilon=0.05, k=1, monitor="holdout")
     _, full = _run(cfg, prepared)
-    first = ActiveLearningLoop(cfg, prepared)
+    first = new_loop(cfg, prepared)
     for _ in range(stop_after):
         first.run_round()
     first.save(tmp_path)
-    resumed = ActiveLearningLoop(cfg, prepared)
+    resumed = new_loop(cfg, prepared)
     resumed.load(tmp_path)
     rest = list(resumed)
     assert len(rest) == cfg.rounds - stop_after
@@ -265,10 +266,10 @@ def test_resume_equals_uninterrupted(prepared, tmp_path, stop_after):
 
 
 def test_resume_with_another_config_is_refused(prepared, tmp_path):
-    loop = ActiveLearningLoop(_cfg(), prepared)
+    loop = new_loop(_cfg(), prepared)
     loop.run_round()
     loop.save(tmp_path)
-    other = ActiveLearningLoop(_cfg(k=3), prepared)
+    other = new_loop(_cfg(k=3), prepared)
     with pytest.raises(HalError, match="different config"):
         other.load(tmp_path)
 
@@ -282,7 +283,7 @@ def test_resume_with_another_config_is_refused(prepared, tmp_path):
 ])
 def test_size_errors(prepared, kw, phrase):
     with pytest.raises(HalError, match=phrase):
-        ActiveLearningLoop(_cfg(**kw), prepared)
+        new_loop(_cfg(**kw), prepared)
 
 
 def test_multilabel_loop_runs():

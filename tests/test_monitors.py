@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from hal.config import make_config
-from hal.errors import HalError
-from hal.features import tfidf_features
+from hal.core.config import make_config
+from hal.core.errors import HalError
+from hal.core.loop import ActiveLearningLoop
+from hal.core.metrics import cohen_kappa, prediction_agreement
+from hal.core.switch import SwitchTrigger
+from hal.data.inputs import Prepared
+from hal.data.tfidf import tfidf_features
 from hal.learners.head import HeadLearner
-from hal.loop import ActiveLearningLoop
-from hal.metrics import cohen_kappa, prediction_agreement
-from hal.prepare import Prepared
-from hal.strategies import SwitchTrigger
-
+from hal.runs.build import new_loop
 from tests.conftest import make_toy_corpus
 
 
@@ -97,7 +97,7 @@ def test_agreement_monitor_switch_rounds_on_a_scripted_prediction_sequence(prepa
     script = [base, flipped, base, base, small, small, small, small]
     cfg = _cfg(strategy="hybrid", monitor="agreement", epsilon=0.2, k=2, rounds=8, stop_set_size=n)
     learner = _learner(ScriptedLearner, cfg, prepared, script, n)
-    loop = ActiveLearningLoop(cfg, prepared, learner)
+    loop = ActiveLearningLoop(cfg, prepared.corpus, learner)
     records = list(loop)
     signal = [r.delta_f1 for r in records]
     assert signal[0] is None and records[0].monitor_f1 is None
@@ -119,7 +119,7 @@ def test_stop_set_is_never_queried_nor_trained_on(prepared):
     cfg = _cfg(strategy="hybrid", monitor="agreement", epsilon=0.0, rounds=8, query_size=20,
                stop_set_size=150, pool_subset=0)
     learner = _learner(SpyLearner, cfg, prepared)
-    loop = ActiveLearningLoop(cfg, prepared, learner)
+    loop = ActiveLearningLoop(cfg, prepared.corpus, learner)
     records = list(loop)
     stop = set(loop.state.stop_set)
     assert len(stop) == 150 and stop <= set(prepared.corpus.pool.tolist())
@@ -128,10 +128,10 @@ def test_stop_set_is_never_queried_nor_trained_on(prepared):
     assert len(loop.state.labeled) == cfg.initial_size + 7 * cfg.query_size
     assert all(r.delta_f1 is not None for r in records[1:])
     # seeded: the same seed draws the same stop set; the initial set is that of any other monitor
-    again = ActiveLearningLoop(cfg, prepared)
+    again = new_loop(cfg, prepared)
     again.run_round()
     assert again.state.stop_set == loop.state.stop_set
-    val = ActiveLearningLoop(_cfg(strategy="retrain"), prepared)
+    val = new_loop(_cfg(strategy="retrain"), prepared)
     val.run_round()
     assert val.state.labeled == loop.state.labeled[: cfg.initial_size]
 
@@ -142,20 +142,20 @@ def test_stop_set_is_excluded_even_when_the_pool_runs_dry(toy_corpus):
     pool = len(corpus.pool)  # 240
     cfg = _cfg(strategy="retrain", monitor="agreement", initial_size=40, query_size=20, rounds=6,
                stop_set_size=pool - 40 - 5 * 20)
-    loop = ActiveLearningLoop(cfg, prep)
+    loop = new_loop(cfg, prep)
     list(loop)
     assert set(loop.state.labeled) | set(loop.state.stop_set) == set(corpus.pool.tolist())
     with pytest.raises(HalError, match="stop set"):
-        ActiveLearningLoop(dataclasses.replace(cfg, stop_set_size=cfg.stop_set_size + 1), prep)
+        new_loop(dataclasses.replace(cfg, stop_set_size=cfg.stop_set_size + 1), prep)
 
 
 def test_agreement_resumes_exactly_from_a_checkpoint(prepared):
     cfg = _cfg(strategy="hybrid", monitor="agreement", epsilon=0.3, k=1, rounds=6)
-    full = [r.to_dict() for r in ActiveLearningLoop(cfg, prepared)]
-    first = ActiveLearningLoop(cfg, prepared)
+    full = [r.to_dict() for r in new_loop(cfg, prepared)]
+    first = new_loop(cfg, prepared)
     for _ in range(3):
         first.run_round()
-    second = ActiveLearningLoop(cfg, prepared)
+    second = new_loop(cfg, prepared)
     second.restore(first.checkpoint())
     rest = [r.to_dict() for r in second]
     strip = lambda r: {k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
@@ -166,12 +166,12 @@ def test_agreement_works_for_multilabel_data():
     corpus = make_toy_corpus(multilabel=True)
     prep = Prepared(corpus, "tfidf", tfidf_features(corpus, 2000))
     cfg = _cfg(strategy="hybrid", monitor="agreement", rounds=4)
-    records = list(ActiveLearningLoop(cfg, prep))
+    records = list(new_loop(cfg, prep))
     assert all(r.delta_f1 is not None and -1 <= r.monitor_f1 <= 1 for r in records[1:])
 
 
 def test_agreement_has_its_own_default_threshold():
-    from hal.config import DEFAULT_EPSILONS
+    from hal.core.switch import DEFAULT_EPSILONS
 
     assert _cfg(monitor="agreement").epsilon == DEFAULT_EPSILONS["agreement"]
     assert _cfg(monitor="val").epsilon == DEFAULT_EPSILONS["val"] == 0.02
@@ -185,7 +185,7 @@ def test_agreement_has_its_own_default_threshold():
     ("retrain", "val", 0), ("finetune", "agreement", 0), ("retrain", "holdout", "held")])
 def test_summary_states_the_monitors_label_cost(prepared, strategy, monitor, expected):
     cfg = _cfg(strategy=strategy, monitor=monitor, rounds=3, epsilon=0.0)
-    loop = ActiveLearningLoop(cfg, prepared)
+    loop = new_loop(cfg, prepared)
     records = list(loop)
     want = {"val": len(prepared.corpus.val), "held": records[-1].monitor_size}.get(expected, expected)
     assert loop.summary()["monitor_labels"] == want
@@ -244,7 +244,7 @@ def test_trigger_state_round_trips_as_a_plain_dataclass():
 
 def test_loop_applies_the_configured_rule(prepared):
     cfg = _cfg(strategy="hybrid", switch_rule="mean", switch_window=2, epsilon=0.5, k=1, rounds=5)
-    loop = ActiveLearningLoop(cfg, prepared)
+    loop = new_loop(cfg, prepared)
     records = list(loop)
     assert (loop.state.trigger.rule, loop.state.trigger.window) == ("mean", 2)
     assert loop.summary()["switch_round"] == 2  # first full window of 2 signals, |mean| < 0.5

@@ -16,11 +16,11 @@ import pytest
 
 from analysis.aggregate import recommended_hybrids
 from analysis.report import build_report, mark_front
-from hal.cli import _interrupted_message, format_record
-from hal.errors import HalError
-from hal.records import RoundRecord, write_records, write_summary
-from hal.sweep import rank_configurations
-from hal.tensorboard import RoundWriter
+from hal.core.errors import HalError
+from hal.core.records import RoundRecord, write_records, write_summary
+from hal.runs.cli import _interrupted_message, format_record
+from hal.runs.tensorboard import RoundWriter
+from hal.sweep.ranking import rank_configurations
 from tests.test_analysis import brute_force_front, make_sweep
 
 

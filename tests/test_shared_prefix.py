@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hal import prefix
-from hal.errors import HalError
+from hal.core.errors import HalError
+from hal.sweep import prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
@@ -29,7 +29,7 @@ RUN_SPECIFIC = {"trial_id", "started_at", "finished_at", "total_train_time_s", "
 
 
 def _runs(**grid):
-    from hal.sweep import SweepSpec, trial_overrides
+    from hal.sweep.spec import SweepSpec, trial_overrides
 
     spec = SweepSpec(name="t", run=dict(TINY_RUN), **grid)
     return trial_overrides(spec.validate())
@@ -51,7 +51,7 @@ def _config_dirs(path: Path) -> dict[str, Path]:
 
 
 def test_groups_hold_hybrids_that_differ_only_in_the_rule():
-    from hal.sweep import trial_name
+    from hal.sweep.naming import trial_name
 
     runs = _runs(strategies=["hybrid", "retrain", "finetune"], epsilon=[0.01, 0.02], k=[1, 2],
                  query_size=[10, 20], seed=[0])
@@ -72,19 +72,19 @@ def test_groups_hold_hybrids_that_differ_only_in_the_rule():
 def test_replayed_switch_rounds_equal_the_hybrid_runs_own(toy_corpus):
     """The trajectory decides each member's switch round from the retrain run's monitor series;
     it must be the round the hybrid run itself switches after."""
-    from hal.config import make_config
-    from hal.loop import ActiveLearningLoop
-    from hal.prepare import Prepared
-    from hal.features import tfidf_features
+    from hal.core.config import make_config
+    from hal.data.inputs import Prepared
+    from hal.data.tfidf import tfidf_features
+    from hal.runs.build import new_loop
 
     base = dict(learner="tfidf", initial_size=30, query_size=15, rounds=12, epochs=2, seed=3)
     prepared = Prepared(toy_corpus, "tfidf", tfidf_features(toy_corpus, 2000))
-    retrain = list(ActiveLearningLoop(make_config({**base, "strategy": "retrain"}).resolved(), prepared))
+    retrain = list(new_loop(make_config({**base, "strategy": "retrain"}).resolved(), prepared))
     members = [prefix.Member(f"e{e}k{k}", {**base, "strategy": "hybrid", "epsilon": e, "k": k})
                for e in (0.005, 0.02, 0.05) for k in (1, 2)]
     replayed = prefix.switch_rounds(members, retrain)
     for member in members:
-        hybrid = ActiveLearningLoop(make_config(member.run).resolved(), prepared)
+        hybrid = new_loop(make_config(member.run).resolved(), prepared)
         list(hybrid)
         assert replayed[member.name] == hybrid.state.trigger.switch_round
         # and its records until the switch are the retrain run's, re-flagged
@@ -104,8 +104,8 @@ class _Searcher:
     """Drive the searcher as Tune would, without Ray's trial machinery."""
 
     def __init__(self, runs):
-        from hal.prefix_search import PrefixSearcher
-        from hal.sweep import trial_name
+        from hal.sweep.naming import trial_name
+        from hal.sweep.prefix_search import PrefixSearcher
 
         groups, independent = prefix.plan_groups(runs, trial_name)
         self.searcher = PrefixSearcher(groups, independent, "/nonexistent", trial_name)
@@ -168,7 +168,7 @@ def test_a_failed_tail_hands_its_round_to_the_next_member():
 
 
 def _spec(tmp_path, name, **kw):
-    from hal.sweep import SweepSpec
+    from hal.sweep.spec import SweepSpec
 
     spec = SweepSpec(name=name, run=dict(TINY_RUN), strategies=["hybrid", "retrain", "new_only"],
                      epsilon=[0.005, 0.02, 0.05], k=[1, 2], query_size=[20], seed=[0],
@@ -179,14 +179,16 @@ def _spec(tmp_path, name, **kw):
 
 
 def test_shared_sweep_equals_independent_trials_and_costs_less(local_ray, tmp_path):
-    from hal import sweep
+    from hal.sweep.spec import trial_overrides
+    from hal.sweep.spend import write_sweep_summary
+    from hal.sweep.tuners import build_grid_tuner, build_shared_tuner, prepare_shared
 
     spec = _spec(tmp_path, "shared")
-    runs = sweep.trial_overrides(spec)
-    shared_inputs = sweep.prepare_shared(runs)
-    shared = sweep.build_shared_tuner(spec, runs, shared_inputs).fit()
+    runs = trial_overrides(spec)
+    shared_inputs = prepare_shared(runs)
+    shared = build_shared_tuner(spec, runs, shared_inputs).fit()
     assert not shared.errors
-    alone = sweep.build_grid_tuner(_spec(tmp_path, "alone"), runs, shared_inputs).fit()
+    alone = build_grid_tuner(_spec(tmp_path, "alone"), runs, shared_inputs).fit()
     assert not alone.errors
 
     got, want = _config_dirs(tmp_path / "shared"), _config_dirs(tmp_path / "alone")
@@ -201,7 +203,7 @@ def test_shared_sweep_equals_independent_trials_and_costs_less(local_ray, tmp_pa
         switch_rounds.add(theirs["switch_round"])
     assert len(switch_rounds - {None}) >= 2, "the grid should exercise tails and copies"
 
-    spend = sweep.write_sweep_summary(spec, shared, shared_prefix=True)
+    spend = write_sweep_summary(spec, shared, shared_prefix=True)
     on_disk = json.loads((tmp_path / "shared" / "sweep_summary.json").read_text())
     assert on_disk["computed_train_samples"] == spend["computed_train_samples"]
     independent = sum(json.loads((d / "summary.json").read_text())["total_train_samples"] for d in want.values())
@@ -213,18 +215,19 @@ def test_shared_sweep_equals_independent_trials_and_costs_less(local_ray, tmp_pa
 
 
 def test_failed_trajectory_retries_from_its_checkpoint_and_tails_are_unaffected(local_ray, tmp_path):
-    from hal import sweep
+    from hal.sweep.spec import trial_overrides
+    from hal.sweep.tuners import build_grid_tuner, build_shared_tuner, prepare_shared
 
     spec = _spec(tmp_path, "flaky", strategies=["hybrid"], max_failures=2)
-    runs = sweep.trial_overrides(spec)
-    inputs = sweep.prepare_shared(runs)
-    results = sweep.build_shared_tuner(spec, runs, inputs, extra={"fail_at_round": 3}).fit()
+    runs = trial_overrides(spec)
+    inputs = prepare_shared(runs)
+    results = build_shared_tuner(spec, runs, inputs, extra={"fail_at_round": 3}).fit()
     assert not results.errors
     trajectory = next(r for r in results if r.config.get("role") == "trajectory")
     assert "injected failure at round 3" in (Path(trajectory.path) / "error.txt").read_text()
     rounds = trajectory.metrics_dataframe["round"].tolist()
     assert rounds == sorted(set(rounds)) and rounds[0] == 0, "a round was trained twice"
-    alone = sweep.build_grid_tuner(_spec(tmp_path, "steady", strategies=["hybrid"]), runs, inputs).fit()
+    alone = build_grid_tuner(_spec(tmp_path, "steady", strategies=["hybrid"]), runs, inputs).fit()
     assert not alone.errors
     want = _config_dirs(tmp_path / "steady")
     for name, trial_dir in _config_dirs(tmp_path / "flaky").items():

@@ -29,7 +29,7 @@ def _untimed(records):
 
 
 def _spec(tmp_path, name, **kw):
-    from hal.sweep import SweepSpec
+    from hal.sweep.spec import SweepSpec
 
     spec = SweepSpec(name=name, run=dict(TINY_RUN), strategies=["hybrid", "retrain"], epsilon=[0.02],
                      k=[1, 2], query_size=[10], seed=[0], storage_path=str(tmp_path), max_failures=1)
@@ -46,12 +46,13 @@ def test_tiny_sweep_end_to_end(local_ray, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from hal import sweep
+    from hal.sweep.spec import trial_overrides
+    from hal.sweep.tuners import build_grid_tuner, prepare_shared
 
     spec = _spec(tmp_path, "tiny")
-    runs = sweep.trial_overrides(spec)
+    runs = trial_overrides(spec)
     assert len(runs) == 3  # hybrid × 2 k + retrain
-    results = sweep.build_grid_tuner(spec, runs, sweep.prepare_shared(runs)).fit()
+    results = build_grid_tuner(spec, runs, prepare_shared(runs)).fit()
     assert not results.errors and len(results) == 3
     for result in results:
         history = result.metrics_dataframe
@@ -80,14 +81,15 @@ def test_tiny_sweep_end_to_end(local_ray, tmp_path):
 
 
 def test_failed_trial_is_retried_from_its_checkpoint(local_ray, tmp_path):
-    from hal import sweep
-    from hal.config import make_config
-    from hal.loop import ActiveLearningLoop
+    from hal.core.config import make_config
+    from hal.runs.build import new_loop
+    from hal.sweep.spec import trial_overrides
+    from hal.sweep.tuners import build_grid_tuner, prepare_shared
 
     spec = _spec(tmp_path, "flaky", strategies=["hybrid"], k=[1])
-    runs = sweep.trial_overrides(spec)
-    shared = sweep.prepare_shared(runs)
-    results = sweep.build_grid_tuner(spec, runs, shared, extra={"fail_at_round": 2}).fit()
+    runs = trial_overrides(spec)
+    shared = prepare_shared(runs)
+    results = build_grid_tuner(spec, runs, shared, extra={"fail_at_round": 2}).fit()
     assert not results.errors
     history = results[0].metrics_dataframe
     assert history["round"].tolist() == [0, 1, 2, 3]  # each round exactly once
@@ -96,7 +98,7 @@ def test_failed_trial_is_retried_from_its_checkpoint(local_ray, tmp_path):
 
     cfg = make_config(runs[0]).resolved()
     (prepared,) = shared.values()
-    unfailed = [r.to_dict() for r in ActiveLearningLoop(cfg, prepared)]
+    unfailed = [r.to_dict() for r in new_loop(cfg, prepared)]
     assert _untimed(_records(trial_dir)) == _untimed(unfailed)
 
 
@@ -188,9 +190,9 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "python -m analysis.report" in done.stdout
-    from hal.config import make_config
-    from hal.loop import ActiveLearningLoop
-    from hal.prepare import prepare
+    from hal.core.config import make_config
+    from hal.data.inputs import prepare
+    from hal.runs.build import new_loop
 
     search = tmp_path / "search_optuna"
     summaries = {p.parent: json.loads(p.read_text()) for p in search.glob("*/summary.json")}
@@ -202,7 +204,7 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
         # each sample trained only its tail from the shared trajectory, with an independent run's records
         assert s["shared_prefix"]["switch_round"] == s["switch_round"]
         run = make_config(cfg).resolved()
-        alone = [r.to_dict() for r in ActiveLearningLoop(run, prepare(run))]
+        alone = [r.to_dict() for r in new_loop(run, prepare(run))]
         assert _untimed(_records(trial_dir)) == _untimed(alone)
     spend = json.loads((search / "sweep_summary.json").read_text())
     assert spend["shared_prefix"] and spend["configurations"] == 4

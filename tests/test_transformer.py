@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from hal.config import RunConfig
-from hal.corpus import Corpus
-from hal.errors import HalError
-from hal.tiny_models import build_tiny_model
-from hal.tokenization import TokenizedCorpus, resolve_model, tokenize_corpus
+from hal.core.config import RunConfig
+from hal.core.corpus import Corpus
+from hal.core.errors import HalError
+from hal.data.embeddings import embed_corpus
+from hal.data.tokenization import TokenizedCorpus, resolve_model, tokenize_corpus
 from hal.learners.transformer import TransformerLearner, length_grouped_batches
-from hal.embeddings import embed_corpus
+from tests.tiny_models import build_tiny_model
 
 # One keyword set per class; every text mixes filler words with one or two of its class's words.
 CLASS_WORDS = [["goal", "match", "striker", "league"],

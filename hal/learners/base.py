@@ -1,4 +1,4 @@
-"""The learner interface and the torch training loop every backend shares.
+"""The torch training loop every torch backend shares (the interface is ``hal.core.learner.Learner``).
 
 A learner owns a torch module and its *initial* weights (pretrained checkpoint + a head seeded
 once from the run seed). ``reset`` returns to them, so ``retrain`` means the same on every
@@ -9,46 +9,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from hal.errors import HalError
-
-
-@dataclass
-class FitResult:
-    """What one call of ``fit`` cost: wall seconds, examples processed (epochs x examples)."""
-
-    seconds: float
-    samples: int
-    epochs_run: int
-    final_loss: float
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; ``cuda`` without a usable GPU is a one-line ``HalError``
-    (torch would only fail later, deep in the first forward pass)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise HalError(f"--device {device}: this torch ({torch.__version__}, {build}) sees no CUDA "
-                       "GPU: pass --device cpu (or auto), or install a CUDA build of torch on a "
-                       "machine with a GPU")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise HalError(f"unknown device {device!r}: pass --device auto, cpu or cuda") from None
-
-
-def _sync(device: torch.device) -> None:
-    # CUDA kernels run asynchronously: synchronise before reading the clock.
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from hal.core.device import synchronize
+from hal.core.learner import FitResult
 
 
 def _adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -130,7 +98,7 @@ class TorchLearner(ABC):
         steps = epochs * ((len(idx) + self.batch_size - 1) // self.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
         self.model.train()
-        _sync(self.device)
+        synchronize(self.device)
         start = time.perf_counter()
         samples, best, stale, epoch_loss, epochs_run = 0, float("inf"), 0, float("nan"), 0
         for _ in range(epochs):
@@ -152,7 +120,7 @@ class TorchLearner(ABC):
                     stale += 1
                     if stale >= patience:
                         break
-        _sync(self.device)
+        synchronize(self.device)
         return FitResult(time.perf_counter() - start, samples, epochs_run, epoch_loss)
 
     @torch.no_grad()

@@ -13,7 +13,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from hal.learners.base import TorchLearner, resolve_device
+from hal.core.device import resolve_device
+from hal.learners.base import TorchLearner
 
 
 def build_head(in_features: int, num_outputs: int, hidden_size: int, seed: int) -> nn.Module:

@@ -1,7 +1,7 @@
 """Full fine-tuning of a Hugging Face ``AutoModelForSequenceClassification``.
 
 Speed comes from the input pipeline, not from the model: token ids are computed once per
-dataset (``hal.tokenization``), every batch is padded only to its own longest text, training
+dataset (``hal.data.tokenization``), every batch is padded only to its own longest text, training
 batches group texts of similar length (little padding, still shuffled), evaluation runs over
 length-sorted batches, and on CUDA the forward pass runs under bf16 autocast.
 """
@@ -13,11 +13,17 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from hal.config import RunConfig
-from hal.corpus import Corpus
-from hal.learners.base import TorchLearner, resolve_device
-from hal.tokenization import (TokenizedCorpus, model_load_error, quiet_transformers,
-                              resolve_model, tokenize_corpus)
+from hal.core.config import RunConfig
+from hal.core.corpus import Corpus
+from hal.core.device import resolve_device
+from hal.data.tokenization import (
+    TokenizedCorpus,
+    model_load_error,
+    quiet_transformers,
+    resolve_model,
+    tokenize_corpus,
+)
+from hal.learners.base import TorchLearner
 
 # A mega-batch holds at most this many batches; it is sorted by length and cut into batches.
 MEGA_BATCHES = 50
