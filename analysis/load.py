@@ -125,6 +125,8 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
             raise DamagedFile(path, f"line {number} is not a JSON object ({_json_kind(record)})")
         if isinstance(record.get("round"), bool) or not isinstance(record.get("round"), int):
             raise DamagedFile(path, f"line {number} has no integer 'round'")
+        if "signal" not in record:  # written before the switch signal had its own fields
+            record["monitor_score"], record["signal"] = record.get("monitor_f1"), record.get("delta_f1")
         records.append(record)
     if not records:
         raise DamagedFile(path, "holds no record")

@@ -46,7 +46,7 @@ torch.set_num_threads(int(os.environ.get("HAL_BENCH_THREADS", "1")))
 from hal.core.config import make_config  # noqa: E402
 from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
 from hal.core.loop import ActiveLearningLoop  # noqa: E402
-from hal.core.records import read_records, write_records, write_summary  # noqa: E402
+from hal.core.records import read_records, switch_signal, write_records, write_summary  # noqa: E402
 from hal.core.switch import new_trigger  # noqa: E402
 from hal.data.inputs import prepare  # noqa: E402
 from hal.runs.build import new_loop  # noqa: E402
@@ -132,7 +132,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
                                     switch_window=WINDOW, epsilon=eps, k=k, finetune_epochs=warm_epochs)).resolved()
             trigger = new_trigger(hcfg)
             for record in trunk.records:
-                trigger.update(record.round, record.delta_f1)
+                trigger.update(record.round, record.signal)
             s = trigger.switch_round
             if s in tails:  # the same switch round: the same records, only the settings differ
                 loop = tails[s]
@@ -376,8 +376,8 @@ def plots(runs: pd.DataFrame, table: pd.DataFrame, out: Path, results: Path) -> 
                     path = results / learner / dataset / f"trunk_{monitor}_s{seed}" / "records.jsonl"
                     if path.exists():
                         recs = read_records(path)
-                        xs = [r["round"] for r in recs if r["delta_f1"] is not None]
-                        ys = [r["delta_f1"] for r in recs if r["delta_f1"] is not None]
+                        xs = [r["round"] for r in recs if switch_signal(r) is not None]
+                        ys = [switch_signal(r) for r in recs if switch_signal(r) is not None]
                         ax.plot(xs, ys, lw=1, label=f"seed {seed}")
                 ax.axhline(0, color="grey", lw=0.5)
                 ax.set_title(f"{NAMES[dataset]} ({learner}): {what}", fontsize=9)

@@ -27,6 +27,18 @@ from hal.core.records import RoundRecord, read_records, summarize, write_records
 REPO = Path(__file__).resolve().parents[1]
 
 
+
+def test_records_written_before_the_signal_fields_still_load(tmp_path):
+    """Files from before ``monitor_score``/``signal`` existed held the switch signal (for every
+    monitor) in ``monitor_f1``/``delta_f1``: the loader reads it from there."""
+    run = tmp_path / "old_run"
+    records = make_run(run, "hybrid", seed=1)
+    old = [{k: v for k, v in r.to_dict().items() if k not in ("monitor_score", "signal")} for r in records]
+    (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+    rounds = load_results(run).rounds
+    assert rounds["signal"].tolist()[1:] == [r.delta_f1 for r in records][1:]
+    assert rounds["monitor_score"].tolist() == [r.monitor_f1 for r in records]
+
 # ---------------------------------------------------------------------------------------------
 # fixture builder: a tiny sweep laid out like a Ray Tune experiment directory
 
@@ -65,7 +77,7 @@ def make_run(run_dir: Path, strategy: str, seed: int, epsilon: float = 0.01, k: 
             switched = int(counter >= k)
         records.append(RoundRecord(
             round=r, labeled=labeled, queried=0 if r == 0 else query_size, mode=mode,
-            switched=switched, val_f1=val, monitor_f1=val, delta_f1=delta,
+            switched=switched, val_f1=val, monitor_f1=val, delta_f1=delta, monitor_score=val, signal=delta,
             test_f1=val + 0.01 if r == rounds - 1 else None, train_time_s=seconds,
             cum_train_time_s=cum_time, train_samples=samples, cum_train_samples=cum_samples,
             query_time_s=0.01, eval_time_s=0.02))

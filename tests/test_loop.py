@@ -209,6 +209,8 @@ def test_records_carry_the_design_fields_and_invariants(prepared):
     for prev, cur in zip(records, records[1:]):
         assert math.isclose(cur.delta_f1, cur.monitor_f1 - prev.monitor_f1)
     assert all(r.monitor_f1 == r.val_f1 for r in records)  # monitor = val
+    # the generic switch-signal fields equal the F1 ones for an F1 monitor
+    assert all(r.monitor_score == r.monitor_f1 and r.signal == r.delta_f1 for r in records)
     assert records[-1].test_f1 is not None and all(r.test_f1 is None for r in records[:-1])
     summary = loop.summary()
     for key in ("config", "final_test_f1", "final_val_f1", "switch_round", "total_train_time_s",

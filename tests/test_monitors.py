@@ -13,7 +13,8 @@ from hal.core.config import make_config
 from hal.core.errors import HalError
 from hal.core.loop import ActiveLearningLoop
 from hal.core.metrics import cohen_kappa, prediction_agreement
-from hal.core.switch import SwitchTrigger
+from hal.core.records import RoundRecord
+from hal.core.switch import SwitchTrigger, replay
 from hal.data.inputs import Prepared
 from hal.data.tfidf import tfidf_features
 from hal.learners.head import HeadLearner
@@ -99,20 +100,27 @@ def test_agreement_monitor_switch_rounds_on_a_scripted_prediction_sequence(prepa
     learner = _learner(ScriptedLearner, cfg, prepared, script, n)
     loop = ActiveLearningLoop(cfg, prepared.corpus, learner)
     records = list(loop)
-    signal = [r.delta_f1 for r in records]
-    assert signal[0] is None and records[0].monitor_f1 is None
+    signal = [r.signal for r in records]
+    assert signal[0] is None and records[0].monitor_score is None
+    # κ is no F1: the F1-named fields stay null, the generic ones hold κ and 1 − κ
+    assert all(r.monitor_f1 is None and r.delta_f1 is None for r in records)
     kappa_small = cohen_kappa(base, small)
     assert signal[1:] == pytest.approx([1 - cohen_kappa(base, flipped), 1 - cohen_kappa(flipped, base), 0.0,
                                         1 - kappa_small, 0.0, 0.0, 0.0])
-    assert [r.monitor_f1 for r in records[1:]] == pytest.approx([1 - s for s in signal[1:]])
+    assert [r.monitor_score for r in records[1:]] == pytest.approx([1 - s for s in signal[1:]])
     assert 1 - kappa_small < 0.2
     assert loop.summary()["switch_round"] == 4
     assert [r.mode for r in records] == ["retrain"] * 5 + ["finetune"] * 3
     # the same series through the trigger alone gives the same round: one place for the rule
     trigger = SwitchTrigger(0.2, 2)
     for r in records:
-        trigger.update(r.round, r.delta_f1)
+        trigger.update(r.round, r.signal)
     assert trigger.switch_round == 4
+    # records written before monitor_score/signal existed held the signal in monitor_f1/delta_f1
+    old = [{k: v for k, v in r.to_dict().items() if k not in ("monitor_score", "signal")}
+           | {"monitor_f1": r.monitor_score, "delta_f1": r.signal} for r in records]
+    assert [RoundRecord.from_dict(o).signal for o in old] == signal
+    assert replay(SwitchTrigger(0.2, 2), old).switch_round == 4
 
 
 def test_stop_set_is_never_queried_nor_trained_on(prepared):
@@ -126,7 +134,7 @@ def test_stop_set_is_never_queried_nor_trained_on(prepared):
     trained = set().union(*(set(i.tolist()) for i in learner.fitted))
     assert not stop & trained and not stop & set(loop.state.labeled)
     assert len(loop.state.labeled) == cfg.initial_size + 7 * cfg.query_size
-    assert all(r.delta_f1 is not None for r in records[1:])
+    assert all(r.signal is not None for r in records[1:])
     # seeded: the same seed draws the same stop set; the initial set is that of any other monitor
     again = new_loop(cfg, prepared)
     again.run_round()
@@ -167,7 +175,7 @@ def test_agreement_works_for_multilabel_data():
     prep = Prepared(corpus, "tfidf", tfidf_features(corpus, 2000))
     cfg = _cfg(strategy="hybrid", monitor="agreement", rounds=4)
     records = list(new_loop(cfg, prep))
-    assert all(r.delta_f1 is not None and -1 <= r.monitor_f1 <= 1 for r in records[1:])
+    assert all(r.signal is not None and -1 <= r.monitor_score <= 1 for r in records[1:])
 
 
 def test_agreement_has_its_own_default_threshold():

@@ -1,5 +1,5 @@
-"""delta_f1.png: the hybrid's ΔF1 on the monitor set per round, against the ±ε band of its
-switch rule."""
+"""delta_f1.png: the hybrid's switch signal per round (ΔF1 on the monitor set, or 1 − κ for the
+agreement monitor), against the ±ε band of its switch rule."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from analysis.figures.common import (OKABE_ITO, axes_grid, bottom_legend, layout
 
 
 def plot_delta_f1(rounds: pd.DataFrame, trials: pd.DataFrame, keys: Sequence[str], path: Path) -> str | None:
-    """ΔF1 on the monitor set per round for every hybrid run: one column per ε (with the ±ε band),
+    """The switch signal (the records' ``signal``: ΔF1 on the monitor set, 1 − κ for the agreement
+    monitor) per round for every hybrid run: one column per ε (with the ±ε band),
     one row per query size (and other facet keys), lines coloured by k, and the round after which
     each run decided to switch marked."""
     hybrid = rounds[rounds["strategy"] == HYBRID] if "strategy" in rounds.columns else rounds.iloc[:0]
-    if hybrid.empty or "delta_f1" not in hybrid.columns or hybrid["delta_f1"].notna().sum() == 0:
-        return "delta_f1.png: no hybrid runs with ΔF1 values"
+    if hybrid.empty or "signal" not in hybrid.columns or hybrid["signal"].notna().sum() == 0:
+        return "delta_f1.png: no hybrid runs with switch-signal values"
     hybrid = hybrid.merge(trials[["trial", "switch_round"]], on="trial", how="left")
     # Warm-start settings act only after the switch: ΔF1 before it is the same for all of them.
     facet_keys = [k for k in keys if k not in ("strategy", "epsilon", "k", *WARM_START_KEYS)]
@@ -39,21 +40,21 @@ def plot_delta_f1(rounds: pd.DataFrame, trials: pd.DataFrame, keys: Sequence[str
             for _, run in runs.groupby("trial", sort=True):
                 run = run.sort_values("round")
                 colour = k_colour.get(run["k"].iloc[0], "black")
-                ax.plot(run["round"], run["delta_f1"], "-", color=colour, lw=0.9, alpha=0.75)
+                ax.plot(run["round"], run["signal"], "-", color=colour, lw=0.9, alpha=0.75)
                 switch = run["switch_round"].iloc[0]
                 if not missing(switch):
-                    at = run[run["round"] == switch]["delta_f1"]
+                    at = run[run["round"] == switch]["signal"]
                     if len(at):
                         ax.plot([switch], [at.iloc[0]], "X", color=colour, markeredgecolor="black",
                                 markersize=8, zorder=5)
             # The first rounds jump by far more than ε; scaled to them, the band would be a hairline.
             # Show a few ε (or the bulk of the values) and let the early jumps leave the frame.
-            deltas = runs["delta_f1"].abs().dropna()
+            deltas = runs["signal"].abs().dropna()
             limit = max(3 * eps, float(deltas.quantile(0.8)) if len(deltas) else 0.0, 1e-3) * 1.15
             clipped |= bool(len(deltas) and deltas.max() > limit)
             ax.set_ylim(-limit, limit)
             ax.set_xlabel("AL round")
-            ax.set_ylabel("ΔF1 on monitor set")
+            ax.set_ylabel(_signal_name(runs))
             prefix = f"{title}, " if title else ""
             ax.set_title(f"{prefix}ε = {eps:g}", fontsize=10)
             ax.grid(alpha=0.3)
@@ -62,6 +63,16 @@ def plot_delta_f1(rounds: pd.DataFrame, trials: pd.DataFrame, keys: Sequence[str
     handles.append(patch_handle("0.85", "±ε band"))
     bottom = bottom_legend(fig, handles)
     extra = "; y axis cut: the large jumps of the first rounds run off the top" if clipped else ""
-    fig.suptitle(f"ΔF1 per round of every hybrid run (one line per run){extra}", fontsize=11)
+    fig.suptitle(f"{_signal_name(hybrid)} per round of every hybrid run (one line per run){extra}", fontsize=11)
     layout(fig, bottom=bottom)
     return save(fig, path)
+
+
+def _signal_name(runs: pd.DataFrame) -> str:
+    """What the signal is for these runs' monitors."""
+    monitors = set(runs["monitor"].dropna()) if "monitor" in runs.columns else set()
+    if monitors == {"agreement"}:
+        return "1 − κ on the stop set"
+    if "agreement" in monitors:
+        return "switch signal (ΔF1; 1 − κ for agreement)"
+    return "ΔF1 on monitor set"

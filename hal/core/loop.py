@@ -102,18 +102,20 @@ class ActiveLearningLoop:
         val_f1 = self._f1(corpus.val)
         prev = state.records[-1] if state.records else None
         if cfg.monitor == "agreement":
-            monitor_f1, delta = self._agreement()  # κ with the previous model, and 1 − κ
+            score, signal = self._agreement()  # κ with the previous model, and 1 − κ
         else:
-            monitor_f1 = val_f1 if cfg.monitor == "val" else self._f1(np.asarray(state.monitor))
-            delta = None if prev is None or prev.monitor_f1 is None else monitor_f1 - prev.monitor_f1
+            score = val_f1 if cfg.monitor == "val" else self._f1(np.asarray(state.monitor))
+            signal = None if prev is None or prev.monitor_score is None else score - prev.monitor_score
+        is_f1 = cfg.monitor != "agreement"
         last = t == cfg.rounds - 1
         test_f1 = self._f1(corpus.test) if (last or cfg.eval_test_every_round) else None
         eval_time = time.perf_counter() - start
 
-        switched = cfg.strategy == "hybrid" and state.trigger.update(t, delta)
+        switched = cfg.strategy == "hybrid" and state.trigger.update(t, signal)
         record = RoundRecord(
             round=t, labeled=len(labeled), queried=0 if t == 0 else len(new) + len(held), mode=mode,
-            switched=int(switched), val_f1=val_f1, monitor_f1=monitor_f1, delta_f1=delta,
+            switched=int(switched), val_f1=val_f1, monitor_f1=score if is_f1 else None,
+            delta_f1=signal if is_f1 else None, monitor_score=score, signal=signal,
             test_f1=test_f1, train_time_s=fit.seconds,
             cum_train_time_s=(prev.cum_train_time_s if prev else 0.0) + fit.seconds,
             train_samples=fit.samples,
@@ -222,7 +224,7 @@ class ActiveLearningLoop:
                            "resume with the same settings or start a new --out")
         self.state = LoopState(next_round=ckpt["next_round"], labeled=list(ckpt["labeled"]),
                                monitor=list(ckpt["monitor"]), trigger=SwitchTrigger(**ckpt["trigger"]),
-                               records=[RoundRecord(**r) for r in ckpt["records"]],
+                               records=[RoundRecord.from_dict(r) for r in ckpt["records"]],
                                stop_set=list(ckpt.get("stop_set", [])),
                                stop_predictions=ckpt.get("stop_predictions"))
         self.learner.load_state_dict(ckpt["model"])

@@ -19,7 +19,14 @@ SUMMARY_FILE = "summary.json"
 
 @dataclass
 class RoundRecord:
-    """What one round did and cost. ``None`` stands for null (no ΔF1 in round 0, no test score)."""
+    """What one round did and cost. ``None`` stands for null (no ΔF1 in round 0, no test score).
+
+    The switch signal has two names. ``monitor_score`` and ``signal`` hold it for every monitor:
+    the monitor's score this round and the change the switch rule thresholds (F1 on the monitor
+    set and ΔF1 for ``val``/``holdout``; Cohen's κ with the previous model and 1 − κ for
+    ``agreement``). ``monitor_f1``/``delta_f1`` are DESIGN.md's names for the F1 monitors: equal to
+    ``monitor_score``/``signal`` there, null for ``agreement``, which measures no F1.
+    """
 
     round: int
     labeled: int
@@ -36,13 +43,33 @@ class RoundRecord:
     cum_train_samples: int
     query_time_s: float
     eval_time_s: float
-    # extras (allowed by DESIGN.md): how the round was built
+    # extras (allowed by DESIGN.md): the switch signal for every monitor, how the round was built
+    monitor_score: float | None = None
+    signal: float | None = None
     monitor_size: int = 0
     held_out: int = 0
     epochs_run: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RoundRecord":
+        """A record read back from a file or checkpoint, including those written before
+        ``monitor_score``/``signal`` existed (their ``monitor_f1``/``delta_f1`` held the signal
+        for every monitor)."""
+        values = dict(values)
+        if "signal" not in values:
+            values["monitor_score"] = values.get("monitor_f1")
+            values["signal"] = values.get("delta_f1")
+        return cls(**values)
+
+
+def switch_signal(record: RoundRecord | dict[str, Any]) -> float | None:
+    """The signal the switch rule thresholds, from a record or its dict (old files included)."""
+    if isinstance(record, RoundRecord):
+        return record.signal
+    return record["signal"] if "signal" in record else record.get("delta_f1")
 
 
 TIMING_FIELDS = ("train_time_s", "cum_train_time_s", "query_time_s", "eval_time_s")

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
+from hal.core.records import switch_signal
+
 if TYPE_CHECKING:  # annotations only: the config module imports this one
     from hal.core.config import RunConfig
     from hal.core.records import RoundRecord
@@ -55,7 +57,7 @@ class SwitchTrigger:
     def switched(self) -> bool:
         return self.switch_round is not None
 
-    def update(self, round_index: int, delta_f1: float | None) -> bool:
+    def update(self, round_index: int, signal: float | None) -> bool:
         """Feed the signal measured after round ``round_index``; return whether the run has switched.
 
         Round 0 (no signal) never counts, nor does a missing (None/NaN) signal. A signal of exactly
@@ -63,12 +65,12 @@ class SwitchTrigger:
         """
         if self.switched:
             return True
-        if round_index == 0 or delta_f1 is None or math.isnan(delta_f1):
+        if round_index == 0 or signal is None or math.isnan(signal):
             return False
         if self.rule == "abs":
-            stable = abs(delta_f1) < self.epsilon
+            stable = abs(signal) < self.epsilon
         else:
-            self.history = (self.history + [float(delta_f1)])[-self.window:]
+            self.history = (self.history + [float(signal)])[-self.window:]
             stable = len(self.history) >= self.window and abs(sum(self.history) / self.window) < self.epsilon
         self.count = self.count + 1 if stable else 0
         if self.count >= self.k:
@@ -86,5 +88,5 @@ def replay(trigger: SwitchTrigger, records: Iterable["RoundRecord | dict[str, An
     """Feed a run's monitor series through ``trigger`` round by round (as the loop does)."""
     for record in records:
         r = record if isinstance(record, dict) else record.to_dict()
-        trigger.update(r["round"], r["delta_f1"])
+        trigger.update(r["round"], switch_signal(r))
     return trigger

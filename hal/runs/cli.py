@@ -85,15 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_record(r: RoundRecord) -> str:
-    """The one line printed per round."""
-    delta = "     —" if r.delta_f1 is None else f"{r.delta_f1:+.4f}"
+def format_record(r: RoundRecord, monitor: str = "val") -> str:
+    """The one line printed per round; the switch signal is ΔF1, or 1 − κ for ``agreement``."""
+    name = "1−κ" if monitor == "agreement" else "ΔF1"
+    delta = "     —" if r.signal is None else f"{r.signal:+.4f}"
     test = "" if r.test_f1 is None else f" | test F1 {r.test_f1:.4f}"
     # Printed once, on the round after which the switch was decided (it trained as retrain);
     # the rounds after it say "finetune" in the mode column.
     flag = f" *switch: fine-tuning from round {r.round + 1}*" if r.switched and r.mode == "retrain" else ""
     return (f"round {r.round:3d} | labeled {r.labeled:6d} | {r.mode:8s} | val F1 {r.val_f1:.4f} | "
-            f"ΔF1 {delta} | train {r.train_time_s:6.2f}s (cum {r.cum_train_time_s:7.2f}s){test}{flag}")
+            f"{name} {delta} | train {r.train_time_s:6.2f}s (cum {r.cum_train_time_s:7.2f}s){test}{flag}")
 
 
 def prepare_out_dir(out: Path, resume: bool, restart: bool = False) -> None:
@@ -200,7 +201,7 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
     print(f"HAL run: {name}, {cfg.learner} learner, strategy {cfg.strategy}, seed {cfg.seed} -> {out}")
     for record in loop.records:
         if not args.quiet:
-            print(format_record(record) + "  (restored)")
+            print(format_record(record, cfg.monitor) + "  (restored)")
     with _writing(out, loop):
         files = RunFiles(out, cfg.to_dict(), fresh=not args.resume)
     for record in loop:
@@ -208,7 +209,7 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
             files.round(loop, record)
             loop.save(out)
         if not args.quiet:
-            print(format_record(record), flush=True)
+            print(format_record(record, cfg.monitor), flush=True)
     with _writing(out, loop):
         summary = files.finish(loop)
     switch = summary["switch_round"]

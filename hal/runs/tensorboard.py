@@ -29,6 +29,9 @@ SCALARS = {
     "cost/eval_time_s": "eval_time_s",
     "al/labeled": "labeled",
     "hybrid/switched": "switched",
+    # the agreement monitor's signal (F1 monitors have theirs under f1/monitor and f1/delta)
+    "hybrid/kappa": "monitor_score",
+    "hybrid/signal": "signal",
 }
 # (name, description): the columns of the HParams tab, in this order.
 HPARAMS = (
@@ -119,6 +122,8 @@ class RoundWriter:
             del self.tags["f1/test"]
         if config.get("strategy") != "hybrid":
             del self.tags["hybrid/switched"]  # always 0: only the hybrid switches
+        if config.get("strategy") != "hybrid" or config.get("monitor") != "agreement":
+            del self.tags["hybrid/kappa"], self.tags["hybrid/signal"]
         if write_hparams:
             for summary in hparams_summaries(config, trial_id=Path(log_dir).name):
                 self.writer.file_writer.add_summary(summary)

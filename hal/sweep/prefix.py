@@ -155,7 +155,7 @@ def read_source_records(prefix_dir: str | Path, group: str, source: str, sweep_d
     if not path.is_file():
         raise HalError(f"records {path} to share are missing: rerun the sweep with --no-share-prefix "
                        "or under a new --name")
-    return [RoundRecord(**r) for r in read_records(path)]
+    return [RoundRecord.from_dict(r) for r in read_records(path)]
 
 
 # --- what the sweep spent -----------------------------------------------------------------------
