@@ -5,29 +5,31 @@ epsilon, k, query_size, plus any other config key that varies across the runs (p
 excepted). Epsilon and k mean nothing for the non-hybrid strategies, so they are blanked there
 first; otherwise a retrain baseline swept alongside a (epsilon, k) grid would split into one
 "configuration" per grid cell.
+
+Over 300 lines: grouping, seed means, labels and the comparison with retrain all rest on one
+definition of the configuration columns, kept in this one place.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from hal.core.identity import PATH_KEYS, REPLICATE_KEYS, RULE_KEYS, WARM_START_KEYS, unused_settings
+
 BASE_KEYS = ("dataset", "learner", "strategy", "epsilon", "k", "query_size")
-# Replicates, not design choices: aggregated over. data_seed is here because sweeps that vary the
-# data split per seed would otherwise get one "configuration" per seed.
-REPLICATE_KEYS = ("seed", "data_seed")
-# Where files live says nothing about the run.
-PATH_KEYS = ("data_dir", "cache_dir")
+# What makes two runs one configuration is decided in hal.core.identity (the sweep's ranking and
+# shared-prefix planning ask there too): replicates (seed, data seed) and file locations are
+# aggregated over; settings a run does not use are blanked.
 HYBRID = "hybrid"
 REFERENCE = "retrain"
 BASELINES = ("retrain", "finetune", "new_only")
-HYBRID_ONLY_KEYS = ("epsilon", "k", "holdout_fraction")
-# Settings of warm-started rounds: a retrain run never uses them, so they neither split retrain
-# into several configurations nor keep a hybrid from finding its retrain reference.
-WARM_START_KEYS = ("finetune_epochs", "finetune_lr", "replay_fraction", "shrink", "perturb")
+# Settings only the hybrid's switch decision uses: they never change its retrain rounds, so they
+# neither split retrain nor keep a hybrid from finding its retrain reference.
+HYBRID_ONLY_KEYS = RULE_KEYS
 
 # monitor_labels: the labels the switch monitor consumed (val split, held-back examples; 0 for the
 # label-free agreement monitor): a cost the sample count does not show.
@@ -68,16 +70,19 @@ def config_keys(trials: pd.DataFrame, config_columns: Sequence[str] | None = Non
 
 
 def blank_hybrid_keys(trials: pd.DataFrame) -> pd.DataFrame:
-    """A copy with the settings a run does not use set to NaN: epsilon, k and holdout_fraction for
-    every non-hybrid run, the warm-start settings for every retrain run."""
+    """A copy with the settings a run does not use set to NaN (``hal.core.identity.unused_settings``:
+    the switch rule of a baseline, the warm-start settings of retrain, a monitor's own knobs under
+    another monitor)."""
     out = trials.copy()
     if "strategy" not in out.columns:
         return out
-    for keys, unused in ((HYBRID_ONLY_KEYS, out["strategy"] != HYBRID),
-                         (WARM_START_KEYS, out["strategy"] == REFERENCE)):
-        for key in keys:
-            if key in out.columns:
-                out[key] = pd.to_numeric(out[key], errors="coerce").astype(float).where(~unused, np.nan)
+    monitors = out["monitor"] if "monitor" in out.columns else pd.Series("val", index=out.index)
+    unused = [unused_settings(s, m) for s, m in zip(out["strategy"], monitors)]
+    for key in sorted(set().union(*unused, set()) & set(out.columns)):
+        mask = pd.Series([key in u for u in unused], index=out.index)
+        numeric = pd.to_numeric(out[key], errors="coerce")
+        column = numeric.astype(float) if numeric.notna().sum() == out[key].notna().sum() else out[key].astype(object)
+        out[key] = column.where(~mask, np.nan)
     return out
 
 
@@ -95,27 +100,63 @@ def assign_configs(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     # Name a non-base key (learner, lr, ...) in the label only when it tells configurations apart.
     shown = [k for k in keys if k in ("strategy", "epsilon", "k", "query_size")
              or (k != "dataset" and firsts[k].astype(str).nunique(dropna=False) > 1)]
-    labels = {cid: config_label(row, shown) for cid, row in firsts.iterrows()}
+    # Numbers with the digits that tell this sweep's values apart: ε=0.0142, not 0.014177183625535023.
+    texts = {k: number_labels(v for v in firsts[k] if isinstance(v, (int, float, np.number))) for k in shown}
+    labels = {cid: config_label(row, shown, texts) for cid, row in firsts.iterrows()}
     out["config"] = out["config_id"].map(labels)
     return out
 
 
-def config_label(row: pd.Series, keys: Sequence[str]) -> str:
+def config_label(row: pd.Series, keys: Sequence[str], texts: dict[str, dict[float, str]] | None = None) -> str:
     """Short human label for one configuration, e.g. ``hybrid ε=0.01 k=2 q=32 lr=0.1``: the strategy,
     ε and k for the hybrid, then ``key=value`` for every other key in ``keys`` but the dataset
-    (tables have a dataset column and plots facet on it)."""
+    (tables have a dataset column and plots facet on it). ``texts``: key -> {value: text}, the
+    displayed form of numbers (``number_labels``); without it, 6 significant digits."""
+    texts = texts or {}
+
+    def shown(key: str) -> str:
+        value = row.get(key)
+        return texts.get(key, {}).get(value, _fmt(value)) if not _is_missing(value) else _fmt(value)
+
     parts = [str(row.get("strategy", "?"))]
     if row.get("strategy") == HYBRID:
-        parts.append(f"ε={_fmt(row.get('epsilon'))}")
-        parts.append(f"k={_fmt(row.get('k'))}")
+        parts.append(f"ε={shown('epsilon')}")
+        parts.append(f"k={shown('k')}")
     if "query_size" in keys:
-        parts.append(f"q={_fmt(row.get('query_size'))}")
+        parts.append(f"q={shown('query_size')}")
     for key in keys:
         # A blank value is a setting this run does not use (e.g. shrink for retrain): not shown.
         if key in ("dataset", "strategy", "epsilon", "k", "query_size") or _is_missing(row.get(key)):
             continue
-        parts.append(f"{key}={_fmt(row.get(key))}")
+        parts.append(f"{key}={shown(key)}")
     return " ".join(parts)
+
+
+def number_labels(values: Iterable[float], digits: int = 3) -> dict[float, str]:
+    """value -> text with ``digits`` significant digits, more only where needed to tell a value
+    from its neighbours in ``values`` (0.0142, and 0.01418 beside 0.01423; never
+    0.014177183625535023); whole numbers as integers."""
+    distinct = sorted({float(v) for v in values if not _is_missing(v)})
+    out = {}
+    for i, value in enumerate(distinct):
+        neighbours = distinct[max(0, i - 1):i] + distinct[i + 1:i + 2]
+        for d in range(digits, 18):
+            text = _significant(value, d)
+            if all(_significant(n, d) != text for n in neighbours):
+                break
+        out[value] = text
+    if len(set(out.values())) < len(out):  # a shorter text equal to a neighbour's longer one
+        for d in range(digits, 18):
+            if len({_significant(v, d) for v in distinct}) == len(distinct):
+                return {v: _significant(v, d) for v in distinct}
+        return {v: repr(v) for v in distinct}
+    return out
+
+
+def _significant(value: float, digits: int) -> str:
+    if float(value).is_integer() and abs(value) < 10 ** digits:
+        return str(int(value))
+    return f"{value:.{digits}g}"
 
 
 def aggregate(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -187,8 +228,8 @@ def config_table(trials: pd.DataFrame, config_columns: Sequence[str] | None = No
     table["never_switched"] = never_switched(table)
     relabel = {cid: f"{label} {NEVER_SWITCHED}"
                for cid, label in table.loc[table["never_switched"], ["config_id", "config"]].to_numpy()}
-    table["config"] = table["config_id"].map(relabel).fillna(table["config"])
-    assigned["config"] = assigned["config_id"].map(relabel).fillna(assigned["config"])
+    table["config"] = table["config_id"].map(relabel).astype(object).fillna(table["config"])
+    assigned["config"] = assigned["config_id"].map(relabel).astype(object).fillna(assigned["config"])
     return assigned, table, keys
 
 

@@ -4,6 +4,9 @@ Each round queries (after round 0), trains according to the strategy, evaluates 
 ``RoundRecord``. All randomness is derived from (seed, round, purpose), so a loop restored from a
 checkpoint after any round continues exactly as an uninterrupted one would. The loop is given its
 corpus and learner (``hal.runs.build`` makes both from a config).
+
+Over 300 lines: the loop and the split helpers (initial set, stop set, ``split_indices``) stay
+in one module because they share its seeding, so one file holds every source of a run's randomness.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from hal.core.metrics import macro_f1, prediction_agreement, predictions
 from hal.core.query import select
 from hal.core.records import RoundRecord, summarize
 from hal.core.strategies import NEW_ONLY, RETRAIN, round_mode
-from hal.core.switch import SwitchTrigger, new_trigger
+from hal.core.identity import PATH_KEYS, RULE_KEYS, WARM_START_KEYS
+from hal.core.switch import SwitchTrigger, new_trigger, reflag, replay
 
+# Settings a fork's retrain run and the hybrid continuing it may differ in (see hal.core.identity).
+PREFIX_FREE = {"strategy", *RULE_KEYS, *WARM_START_KEYS, *PATH_KEYS}
 # Purposes keep the random streams of one round independent of each other.
 _INITIAL, _QUERY, _HOLDOUT, _REPLAY, _FIT, _PERTURB, _STOP_SET = range(7)
 
@@ -37,6 +43,48 @@ def _rng(seed: int, round_index: int, purpose: int) -> np.random.Generator:
 
 def _seed(seed: int, round_index: int, purpose: int) -> int:
     return int(np.random.SeedSequence([seed, round_index, purpose]).generate_state(1)[0] >> 1)
+
+
+def holds_stop_set(cfg: RunConfig) -> bool:
+    """Whether a run holds out the unlabeled stop set: the ``agreement`` monitor always does, and
+    every run with ``stop_set`` ``shared`` (so runs of one seed query the same pool)."""
+    return cfg.monitor == "agreement" or cfg.stop_set == "shared"
+
+
+def initial_set(cfg: RunConfig, corpus: Corpus) -> np.ndarray:
+    """The round-0 labeled set of a run of ``cfg`` on ``corpus`` (corpus row indices, draw order)."""
+    return _rng(cfg.seed, 0, _INITIAL).choice(corpus.pool, size=cfg.initial_size, replace=False)
+
+
+def stop_set(cfg: RunConfig, corpus: Corpus, initial: np.ndarray) -> np.ndarray:
+    """The stop set (sorted corpus row indices) drawn after ``initial`` (``initial_set``), so that
+    the initial set is the same with or without one. Empty when the run holds none."""
+    if not holds_stop_set(cfg):
+        return np.zeros(0, dtype=np.int64)
+    rest = np.setdiff1d(corpus.pool, initial)
+    stop = _rng(cfg.seed, 0, _STOP_SET).choice(rest, size=min(cfg.stop_set_size, len(rest)), replace=False)
+    return np.sort(stop).astype(np.int64)
+
+
+@dataclass
+class SplitIndices:
+    """What a run of one seed starts from, as corpus row indices (rows: the train file's rows in
+    order, then the test file's): the pool AL queries from, the validation and test splits, the
+    round-0 labeled set and the stop set (empty when the run holds none). Enough for another tool
+    to run the same job (``python -m hal export-split`` writes it)."""
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    initial: np.ndarray
+    stop_set: np.ndarray
+
+
+def split_indices(cfg: RunConfig, corpus: Corpus) -> SplitIndices:
+    """The ``SplitIndices`` of a run of ``cfg`` (its seed, sizes and stop-set setting) on ``corpus``."""
+    initial = initial_set(cfg, corpus)
+    return SplitIndices(pool=corpus.pool, val=corpus.val, test=corpus.test,
+                        initial=np.asarray(initial, dtype=np.int64), stop_set=stop_set(cfg, corpus, initial))
 
 
 @dataclass
@@ -121,7 +169,8 @@ class ActiveLearningLoop:
             train_samples=fit.samples,
             cum_train_samples=(prev.cum_train_samples if prev else 0) + fit.samples,
             query_time_s=query_time, eval_time_s=eval_time, monitor_size=len(state.monitor),
-            held_out=len(held), epochs_run=fit.epochs_run)
+            held_out=len(held), epochs_run=fit.epochs_run,
+            fit_converged=None if fit.converged is None else int(fit.converged))
         state.records.append(record)
         state.next_round = t + 1
         return record
@@ -131,13 +180,10 @@ class ActiveLearningLoop:
         cfg, corpus = self.cfg, self.corpus
         start = time.perf_counter()
         if t == 0:
-            chosen = _rng(cfg.seed, 0, _INITIAL).choice(corpus.pool, size=cfg.initial_size, replace=False)
+            chosen = initial_set(cfg, corpus)
             fraction_of = cfg.initial_size
-            if cfg.monitor == "agreement":  # drawn after the initial set, which so stays the same
-                rest = np.setdiff1d(corpus.pool, chosen)
-                stop = _rng(cfg.seed, 0, _STOP_SET).choice(rest, size=min(cfg.stop_set_size, len(rest)),
-                                                          replace=False)
-                self.state.stop_set = sorted(int(i) for i in stop)
+            # drawn after the initial set, which so stays the same with or without a stop set
+            self.state.stop_set = [int(i) for i in stop_set(cfg, corpus, chosen)]
         else:
             taken = np.concatenate([self.state.labeled, self.state.monitor,
                                     self.state.stop_set]).astype(np.int64)
@@ -174,16 +220,6 @@ class ActiveLearningLoop:
         kappa = prediction_agreement(np.asarray(previous), current, self.corpus.multilabel)
         return kappa, 1.0 - kappa
 
-    def monitor_labels(self) -> int:
-        """Labels the switch monitor consumes: the validation split for a hybrid on ``val`` (labels
-        a real AL user would have to buy), the examples held back for ``holdout`` (any strategy:
-        they are never trained on), none for ``agreement`` or for a strategy that never switches."""
-        if self.cfg.monitor == "holdout":
-            return len(self.state.monitor)
-        if self.cfg.monitor == "val" and self.cfg.strategy == "hybrid":
-            return len(self.corpus.val)
-        return 0
-
     def _f1(self, idx: np.ndarray) -> float:
         if len(idx) == 0:
             return float("nan")
@@ -191,12 +227,25 @@ class ActiveLearningLoop:
 
     def summary(self) -> dict[str, Any]:
         """The DESIGN.md run summary (call once the run is done)."""
-        config = self.cfg.to_dict()
-        summary = summarize(self.state.records, config)
-        summary["dataset"] = self.corpus.name
-        summary["monitor_labels"] = self.monitor_labels()
-        summary["synthetic"] = self.corpus.synthetic
-        return summary
+        return run_summary(self.cfg, self.corpus, self.state.records)
+
+    def continue_from_fork(self, ckpt: dict[str, Any], switch_round: int) -> None:
+        """Take the state of the retrain run ``ckpt`` was saved from after ``switch_round``, as this
+        hybrid's own: the same queries, weights and records (flagged as switched from
+        ``switch_round``), and this run's trigger replayed on them. ``HalError`` when the fork is
+        not this run's prefix (other data or settings, another round, another switch round)."""
+        differ = sorted(k for k in {*ckpt["config"], *self.cfg.to_dict()}
+                        if k not in PREFIX_FREE and ckpt["config"].get(k) != self.cfg.to_dict().get(k))
+        if differ or ckpt["next_round"] != switch_round + 1:
+            raise HalError(f"the fork after round {switch_round} is not this run's prefix (it differs in "
+                           f"{', '.join(differ) or 'its round'})")
+        self.restore(ckpt, check_config=False)
+        trigger = replay(new_trigger(self.cfg), self.state.records)
+        if trigger.switch_round != switch_round:
+            raise HalError(f"this run switches after round {trigger.switch_round}, not {switch_round}, on "
+                           "the fork's records")
+        self.state.trigger = trigger
+        self.state.records = reflag(self.state.records, switch_round)
 
     # --- checkpoints -------------------------------------------------------------------------
 
@@ -246,6 +295,27 @@ class ActiveLearningLoop:
             raise damaged_checkpoint(path, f"not a HAL run state: {type(exc).__name__}") from None
 
 
+def monitor_labels(cfg: RunConfig, corpus: Corpus, records: list[RoundRecord]) -> int:
+    """Labels the switch monitor consumes: the validation split for a hybrid on ``val`` (labels a
+    real AL user would have to buy), the examples held back for ``holdout`` (any strategy: they are
+    never trained on), none for ``agreement`` or for a strategy that never switches."""
+    if cfg.monitor == "holdout":
+        return records[-1].monitor_size if records else 0
+    if cfg.monitor == "val" and cfg.strategy == "hybrid":
+        return len(corpus.val)
+    return 0
+
+
+def run_summary(cfg: RunConfig, corpus: Corpus, records: list[RoundRecord]) -> dict[str, Any]:
+    """The DESIGN.md summary of a finished run, from its records alone (no learner needed: a
+    shared-prefix copy writes it for records another trial computed)."""
+    summary = summarize(records, cfg.to_dict())
+    summary["dataset"] = corpus.name
+    summary["monitor_labels"] = monitor_labels(cfg, corpus, records)
+    summary["synthetic"] = corpus.synthetic
+    return summary
+
+
 def check_sizes(cfg: RunConfig, corpus: Corpus) -> None:
     """Raise ``HalError`` when the pool cannot supply the initial set and every query."""
     pool = len(corpus.pool)
@@ -256,9 +326,10 @@ def check_sizes(cfg: RunConfig, corpus: Corpus) -> None:
         raise HalError(f"initial_size {cfg.initial_size} is smaller than the number of classes "
                        f"({corpus.num_classes}): raise --initial-size")
     needed = cfg.initial_size + (cfg.rounds - 1) * cfg.query_size
-    if cfg.monitor == "agreement":
+    if holds_stop_set(cfg):
         if needed + cfg.stop_set_size > pool:
-            raise HalError(f"the agreement monitor's stop set ({cfg.stop_set_size}) plus "
+            owner = "the agreement monitor's" if cfg.monitor == "agreement" else "the shared"
+            raise HalError(f"{owner} stop set ({cfg.stop_set_size}) plus "
                            f"{cfg.initial_size} initial and {cfg.rounds - 1} x {cfg.query_size} queried "
                            f"examples need {needed + cfg.stop_set_size} pool examples but the pool has "
                            f"{pool}: lower --stop-set-size, --rounds or --query-size")

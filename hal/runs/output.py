@@ -5,13 +5,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hal.core.records import RoundRecord, write_records, write_summary
 from hal.runs.tensorboard import RoundWriter
-
-if TYPE_CHECKING:
-    from hal.core.loop import ActiveLearningLoop
 
 
 class RunFiles:
@@ -21,15 +18,15 @@ class RunFiles:
         self.out = Path(out)
         self.writer = RoundWriter(self.out, config, write_hparams=fresh)
 
-    def round(self, loop: "ActiveLearningLoop", record: RoundRecord) -> None:
-        """Persist the round just run."""
-        write_records(self.out, loop.records)
-        self.writer.log(record)
+    def round(self, records: list[RoundRecord], *new: RoundRecord) -> None:
+        """Persist the run's records so far, ``new`` being the rounds not logged yet (the round
+        just run, or every round a run took over from another)."""
+        write_records(self.out, records)
+        if new:
+            self.writer.log(*new)
 
-    def finish(self, loop: "ActiveLearningLoop", **extra: Any) -> dict[str, Any]:
-        """Write the run summary (plus ``extra`` fields) and close TensorBoard; return it."""
-        summary = loop.summary()
-        summary.update(extra)
+    def finish(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Write the run summary and close TensorBoard; return it."""
         write_summary(self.out, summary)
         self.writer.finish(summary)
         return summary

@@ -1,12 +1,22 @@
-"""Names of trials: their folders under the sweep, their labels in Tune and in printed lines."""
+"""Names of trials and configurations: trial folders under the sweep, labels in Tune and in
+printed lines (ε and friends shown to the digits that tell them apart)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from hal.sweep.plan import TrialPlan, has_plan
+
+
+def short(value: Any, digits: int = 4) -> str:
+    """A number as few digits as tell it (0.014177183625535023 -> 0.01418, 0.01 -> 0.01)."""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
 
 def trial_name(run: dict[str, Any]) -> str:
-    """Short, readable trial folder name."""
+    """Short, readable trial folder name of a grid configuration (unique within a grid)."""
     if run.get("strategy") == "hybrid":
         head = f"hybrid_eps{run.get('epsilon')}_k{run.get('k')}"
     else:
@@ -15,28 +25,16 @@ def trial_name(run: dict[str, Any]) -> str:
 
 
 def trial_label(trial: Any) -> str:
-    """A trial's name in Tune and its folder: the sweep's own name for it, so that a trial created
-    again after the driver died (Tune's snapshot did not have it yet) finds its folder and
-    checkpoint and continues there. Never fails, whatever the restored config holds."""
+    """A trial's name in Tune and its folder: the plan's name, so that a trial created again by
+    ``--resume`` finds its folder and checkpoint and continues there. Never fails."""
     config = getattr(trial, "config", None) or {}
-    if config.get("name"):
-        return str(config["name"])
-    if isinstance(config.get("run"), dict):
-        return trial_name(config["run"])
+    if has_plan(config):
+        return TrialPlan.from_config(config).name
     return f"trial_{trial.trial_id}"
 
 
-def searched_trial_label(trial: Any) -> str:
-    """Searchers may propose equal settings twice: their folders carry the trial id (or the name
-    a shared-prefix searcher gave them, which does)."""
-    config = getattr(trial, "config", None) or {}
-    if config.get("name"):
-        return str(config["name"])
-    run = {**config.get("run", {}), **{k: v for k, v in config.items() if k != "run"}}
-    return f"{trial_name(run)}_{trial.trial_id}"
-
-
 def config_name(run: dict[str, Any]) -> str:
+    """How a configuration is named in printed lines, e.g. ``hybrid ε=0.01418 k=2 q=32``."""
     if run.get("strategy") == "hybrid":
-        return f"hybrid ε={run.get('epsilon')} k={run.get('k')} q={run.get('query_size')}"
+        return f"hybrid ε={short(run.get('epsilon'))} k={run.get('k')} q={run.get('query_size')}"
     return f"{run.get('strategy')} q={run.get('query_size')}"

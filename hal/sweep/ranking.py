@@ -6,32 +6,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hal.core.identity import config_key
+from hal.sweep.manifest import Manifest, Outcome
 from hal.sweep.naming import config_name
 from hal.sweep.spec import SweepSpec, experiment_path
 
 
-def summarize_results(result_grid: Any, top: int = 5) -> list[str]:
-    """Lines for the end of a sweep: errors, then the hybrid settings and the baselines ranked by
-    their seed-mean final *validation* F1 (``rank_configurations``); test F1 is the outcome."""
-    rows, errors = [], 0
-    for result in result_grid:
-        if result.error is not None:
-            errors += 1
-            continue
-        metrics = result.metrics or {}
-        run = dict(result.config.get("run", {}))
-        run.update({k: v for k, v in result.config.items() if k != "run"})
-        rows.append((run, metrics))
-    return [f"{len(rows)} trials finished, {errors} errored", *rank_configurations(rows, top)]
-
-
-# Settings that do not make a configuration: replicates, where files live, test hooks.
-NOT_CONFIG = ("seed", "data_seed", "data_dir", "cache_dir", "fail_at_round")
-
-
 def rank_configurations(rows: list[tuple[dict[str, Any], dict[str, Any]]], top: int = 5) -> list[str]:
-    """Rank configurations (run settings without the seed) by mean final validation F1 over their
-    seeds, ties to fewer training samples; one list for the hybrid, one for the baselines.
+    """Rank configurations (``hal.core.identity.config_key``: replicates over seeds are one) by
+    mean final validation F1 over their seeds, ties to fewer training samples; one list for the
+    hybrid, one for the baselines.
 
     ``rows`` are (run settings, last reported metrics) of finished trials. The final validation
     F1 is ``final_val_f1`` or, as the trainable reports it, the last round's ``val_f1``. The test
@@ -41,7 +25,7 @@ def rank_configurations(rows: list[tuple[dict[str, Any], dict[str, Any]]], top: 
     groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for run, metrics in rows:
         if final_val_f1(metrics) is not None:
-            groups.setdefault(_config_key(run), []).append((run, metrics))
+            groups.setdefault(config_key(run), []).append((run, metrics))
     ranked = []
     for members in groups.values():
         mean = lambda key: mean_of([num(m.get(key)) for _, m in members])  # noqa: E731
@@ -72,13 +56,6 @@ def final_val_f1(metrics: dict[str, Any]) -> float | None:
     return value if value is not None else num(metrics.get("val_f1"))
 
 
-def _config_key(run: dict[str, Any]) -> tuple:
-    # ε and k mean nothing to a baseline; the monitor does (agreement's stop set and holdout's
-    # held-back examples change which examples a retrain run may query)
-    unused = ("epsilon", "k") if run.get("strategy") != "hybrid" else ()
-    return tuple(sorted((k, str(v)) for k, v in run.items() if k not in NOT_CONFIG and k not in unused))
-
-
 def mean_of(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -88,12 +65,21 @@ def fmt(value: float | None, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def closing_lines(spec: SweepSpec, result_grid: Any, report_flags: str = "") -> str:
-    """What a sweep script prints at the end: outcome, best settings, where to look next."""
+def closing_lines(spec: SweepSpec, outcome: Outcome, manifest: Manifest, report_flags: str = "") -> str:
+    """What a sweep script prints at the end: which configurations finished and which did not (by
+    name), the ranking of those that did, and where to look next."""
+    expected = len(outcome.finished) + len(outcome.missing) if manifest.kind == "grid" else manifest.num_samples
+    lines = [f"{len(outcome.finished)} of {expected} configurations finished"]
+    if outcome.missing:
+        shown = ", ".join(outcome.missing[:8]) + (f" and {len(outcome.missing) - 8} more" if len(outcome.missing) > 8 else "")
+        lines.append(f"NOT finished: {shown}: continue with --resume --name {spec.name}")
+    rows = [(summary.get("config") or {}, summary) for summary in outcome.finished.values()]
     path = experiment_path(spec)
-    return "\n".join([*summarize_results(result_grid), "",
-                      f"results: {path}", f"watch:   tensorboard --logdir {path}",
-                      f"next:    python -m analysis.report {path}{report_flags}"])
+    local = "://" not in path
+    report = (f"python -m analysis.report {path}{report_flags}" if local else
+              f"copy {path} to a local folder (e.g. `aws s3 sync`), then python -m analysis.report FOLDER{report_flags}")
+    return "\n".join([*lines, *rank_configurations(rows), "",
+                      f"results: {path}", f"watch:   tensorboard --logdir {path}", f"next:    {report}"])
 
 
 def num(value: Any) -> float | None:
@@ -102,10 +88,3 @@ def num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) else value
-
-
-def configuration_results(result_grid: Any) -> list[Any]:
-    """The results that are user configurations: a shared-prefix trajectory that is not also the
-    retrain baseline only served its group."""
-    return [r for r in result_grid
-            if not (r.config.get("role") == "trajectory" and not r.config.get("baseline"))]

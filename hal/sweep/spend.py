@@ -1,54 +1,80 @@
 """What a sweep trained against what its configurations cost as independent runs:
-``<sweep>/sweep_summary.json`` and the closing line about it."""
+``<sweep>/sweep_summary.json`` and the closing line about it.
+
+Counted from the files, so a sweep resumed any number of times is counted whole: every finished
+configuration's summary says what it costs alone (``total_train_*``) and what its trials trained
+themselves (``computed_train_*``); a trajectory that is not a configuration leaves its records in
+its group's folder.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from hal.core.files import atomic_write_text
+from hal.core.records import RoundRecord
 from hal.sweep import prefix
-from hal.sweep.naming import trial_name
-from hal.sweep.ranking import num
-from hal.sweep.spec import SweepSpec, experiment_path
+from hal.sweep.manifest import Manifest, Outcome
+from hal.sweep.plan import TRAJECTORY
+from hal.sweep.storage import Storage
 
 SWEEP_SUMMARY = "sweep_summary.json"
+# On a GPU the trajectory's switch rounds are replayed as computed, but kernels are not
+# bit-for-bit deterministic: say what "equal" means.
+EQUALITY = {"cpu": "records equal to independent runs field by field, wall-clock fields aside",
+            "cuda": "records equal to independent runs up to GPU nondeterminism; switch rounds and the "
+                    "shared prefix come from the trajectory"}
 
 
-def write_sweep_summary(spec: SweepSpec, result_grid: Any, shared_prefix: bool) -> dict[str, Any]:
-    """Write ``<sweep>/sweep_summary.json``: what the sweep trained (``computed_*``) against what
-    its configurations would cost as independent runs (``independent_*``), and per group which
-    trials shared a trajectory and tails. Returns it."""
-    trials, groups = [], {}
-    for result in result_grid:
-        config, metrics = result.config, result.metrics or {}
-        name = config.get("name") or trial_name(config.get("run", {}))
-        role = config.get("role", "run")
-        trials.append({"name": name, "role": role, "baseline": bool(config.get("baseline")),
-                       "error": result.error is not None,
-                       **{key: num(metrics.get(key)) for key in ("total_train_samples", "total_train_time_s",
-                                                                  "computed_train_samples",
-                                                                  "computed_train_time_s")}})
-        if role in ("trajectory", "member"):
-            group = groups.setdefault(config["group"], {"trajectory": None, "configurations": {}})
-            if role == "trajectory":
-                group["trajectory"] = name
-                group["retrain_baseline"] = bool(config.get("baseline"))
-            else:
-                group["configurations"][name] = {
-                    "switch_round": config.get("fork"),
-                    "trained_tail": config.get("source") is None and config.get("fork") is not None,
-                    "copied_from": config.get("source")}
-    summary = {"sweep": spec.name, "shared_prefix": shared_prefix, **prefix.sweep_spend(trials),
-               "trials": len(trials), "errored": sum(t["error"] for t in trials), "groups": groups,
-               "per_trial": sorted(trials, key=lambda t: t["name"])}
-    summary["computed_fraction"] = (summary["computed_train_samples"] / summary["independent_train_samples"]
-                                    if summary["independent_train_samples"] else None)
-    path = Path(experiment_path(spec)) / SWEEP_SUMMARY
-    if "://" not in spec.storage_path:
-        atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
-    return summary
+def sweep_summary(storage: Storage, manifest: Manifest, outcome: Outcome, shared_prefix: bool,
+                  device: str = "cpu") -> dict[str, Any]:
+    """The sweep's spend and who shared what, from its files (see the module docstring)."""
+    configs = outcome.finished
+    computed_samples = sum(int(s.get("computed_train_samples") or 0) for s in configs.values())
+    computed_time = sum(float(s.get("computed_train_time_s") or 0.0) for s in configs.values())
+    groups: dict[str, dict[str, Any]] = {}
+    for name, s in sorted(configs.items()):
+        share = s.get("shared_prefix") or {}
+        if s.get("plan") == TRAJECTORY:
+            groups.setdefault(s.get("group"), {"configurations": {}})["trajectory"] = name
+        elif share.get("group"):
+            groups.setdefault(share["group"], {"configurations": {}})["configurations"][name] = {
+                "switch_round": share.get("switch_round"), "tail_from": share.get("tail_from")}
+    root = storage.path(prefix.PREFIX_DIR)
+    for group in storage.list_dir(root):
+        entry = groups.setdefault(group, {"configurations": {}})
+        if "trajectory" in entry:  # the retrain baseline: counted with the configurations
+            continue
+        last = _last_record(storage, f"{root}/{group}/{prefix.TRAJECTORY_RECORDS}")
+        if last is not None:
+            entry["trajectory"] = "(not a configuration)"
+            computed_samples += last.cum_train_samples
+            computed_time += last.cum_train_time_s
+    independent_samples = sum(int(s.get("total_train_samples") or 0) for s in configs.values())
+    return {
+        "sweep": manifest.name, "kind": manifest.kind, "shared_prefix": shared_prefix,
+        "configurations": len(configs), "missing": outcome.missing,
+        "computed_train_samples": computed_samples,
+        "independent_train_samples": independent_samples,
+        "computed_train_time_s": computed_time,
+        "independent_train_time_s": sum(float(s.get("total_train_time_s") or 0.0) for s in configs.values()),
+        "computed_fraction": computed_samples / independent_samples if independent_samples else None,
+        "equality": EQUALITY["cuda" if device.startswith("cuda") else "cpu"],
+        "groups": groups,
+    }
+
+
+def write_sweep_summary(storage: Storage, summary: dict[str, Any]) -> None:
+    """Write ``<sweep>/sweep_summary.json``."""
+    storage.write_text(storage.path(SWEEP_SUMMARY), json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _last_record(storage: Storage, path: str) -> RoundRecord | None:
+    try:
+        lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
+        return RoundRecord.from_dict(json.loads(lines[-1])) if lines else None
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def spend_line(summary: dict[str, Any]) -> str:

@@ -1,42 +1,62 @@
-"""Ray Tune ``Tuner``s for a sweep: a grid of independent trials, shared retrain prefixes, or a
-searcher's trials; the data prepared once on the driver; Ray started or joined."""
+"""The Ray Tune ``Tuner`` of a sweep: a searcher that hands out trial plans (``hal.sweep.plan``),
+the trainable with its resources, and the run settings; the data prepared once on the driver.
+
+Every sweep goes through a searcher of ``hal.sweep.prefix_search``: a grid with shared prefixes
+(``PrefixSearcher``), a grid of independent runs (the same searcher without groups), or sampled
+configurations (``SampledPrefixSearcher``, with or without shared prefixes). Tune may start as many
+trials at once as the cluster has slots for (``max_concurrent_trials``): with a searcher and no
+such limit it would keep only one trial pending at a time and start trials one by one.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from hal.core.config import make_config
-from hal.core.errors import HalError
 from hal.core.loop import check_sizes
 from hal.data.inputs import prepare, prepare_key
 from hal.sweep import prefix
-from hal.sweep.naming import searched_trial_label, trial_label, trial_name
+from hal.sweep.naming import trial_label, trial_name
+from hal.sweep.plan import COPY, ORPHAN, TrialPlan
 from hal.sweep.prefix_search import PrefixSearcher, SampledPrefixSearcher
 from hal.sweep.progress import TrialLines
-from hal.sweep.ray_session import start_or_join
+from hal.sweep.ray_session import start_or_join, trial_slots
 from hal.sweep.spec import SweepSpec, experiment_path, storage_uri
+from hal.sweep.storage import Storage, open_storage
 from hal.sweep.trainable import run_trial
 
 
-def sampled_prefix_searcher(spec: SweepSpec, sampler: Any, base: dict[str, Any], metric: Any, mode: Any) -> Any:
-    """Wrap a searcher that samples switch rules so that samples share retrain trajectories."""
-    if "://" in spec.storage_path:
-        raise HalError("shared prefixes keep fork checkpoints on a file system that every node can "
-                       f"reach; --storage-path {spec.storage_path} is not one: use a shared directory "
-                       "or pass --no-share-prefix")
-    return SampledPrefixSearcher(sampler, base, list(spec.query_size),
-                                 str(Path(experiment_path(spec)) / prefix.PREFIX_DIR), trial_name,
-                                 metric=metric, mode=mode)
+def sweep_storage(spec: SweepSpec) -> Storage:
+    """The sweep's folder on its storage (a local or shared folder, or an object store)."""
+    return open_storage(experiment_path(spec))
 
 
-def drop_prefix_dir(spec: SweepSpec) -> None:
-    """Delete a finished search's fork checkpoints (one per round and query size)."""
-    shutil.rmtree(Path(experiment_path(spec)) / prefix.PREFIX_DIR, ignore_errors=True)
+def prefix_dir(storage: Storage) -> str:
+    """Where shared-prefix groups keep their forks and trajectory records."""
+    return storage.path(prefix.PREFIX_DIR)
+
+
+def grid_searcher(spec: SweepSpec, runs: list[dict[str, Any]], share_prefix: bool,
+                  storage: Storage) -> PrefixSearcher:
+    """The searcher of a grid sweep: hybrids grouped by shared prefix, or every run on its own."""
+    groups, independent = prefix.plan_groups(runs, trial_name) if share_prefix else ([], runs)
+    return PrefixSearcher(groups, independent, storage, prefix_dir(storage), trial_name)
+
+
+def sampled_searcher(spec: SweepSpec, sampler: Any, base: dict[str, Any], num_samples: int, share_prefix: bool,
+                     storage: Storage, metric: Any, mode: Any, done: list[TrialPlan] | None = None
+                     ) -> SampledPrefixSearcher:
+    """The searcher of a sampled sweep (e.g. Optuna over ε, k and the query size)."""
+    return SampledPrefixSearcher(sampler, base, list(spec.query_size), num_samples, storage, prefix_dir(storage),
+                                 trial_name, metric=metric, mode=mode, done=done, share_prefix=share_prefix)
+
+
+def drop_prefix_dir(storage: Storage) -> None:
+    """Delete a finished sweep's remaining fork checkpoints and trajectory records."""
+    storage.delete_dir(prefix_dir(storage))
 
 
 def prepare_shared(runs: list[dict[str, Any]]) -> dict[tuple, Any]:
@@ -58,8 +78,13 @@ def init_ray(address: str | None) -> None:
     start_or_join(address)
 
 
-def trainable(shared: dict[tuple, Any], spec: SweepSpec):
-    resources = {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial}
+def trainable(shared: dict[tuple, Any], spec: SweepSpec) -> Any:
+    """``run_trial`` with the prepared inputs and each trial's resources: copies and orphans train
+    nothing, so they never hold a GPU."""
+    def resources(config: dict[str, Any]) -> dict[str, float]:
+        idle = TrialPlan.from_config(config).role in (COPY, ORPHAN)
+        return {"cpu": spec.cpus_per_trial, "gpu": 0 if idle else spec.gpus_per_trial}
+
     return tune.with_resources(tune.with_parameters(run_trial, prepared=shared), resources)
 
 
@@ -67,60 +92,44 @@ def tune_env() -> None:
     # Ray's own TensorBoard logger is left out (the trials write their own per-round scalars), and
     # keeping one checkpoint per trial forces a millisecond state snapshot per round: no warning.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # The legacy reporter at verbose=0 prints nothing: no config box, no "View detailed results";
+    # the sweep prints its own line per configuration.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def _run_config(spec: SweepSpec, callbacks: list) -> Any:
+def build_tuner(spec: SweepSpec, searcher: Any, total: int, shared: dict[tuple, Any], configurations: int,
+                done_before: frozenset[str] = frozenset(), extra: dict[str, Any] | None = None,
+                callbacks: list | None = None) -> tune.Tuner:
+    """The sweep's ``Tuner``: ``total`` trials proposed by ``searcher`` for ``configurations``
+    configurations (``done_before`` of them finished by an earlier run of the sweep), as many at
+    once as the cluster has slots for (or ``--max-concurrent``). ``extra`` goes into every trial
+    config (test hooks)."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     tune_env()
-    return tune.RunConfig(
+    concurrent = spec.max_concurrent or trial_slots(spec.cpus_per_trial, spec.gpus_per_trial)
+    if concurrent is None:  # autoscaling: no cap, but more than Tune's one pending trial
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "32")
+    tune_config = tune.TuneConfig(search_alg=searcher, num_samples=total, max_concurrent_trials=concurrent,
+                                  reuse_actors=True, trial_dirname_creator=trial_label,
+                                  trial_name_creator=trial_label)
+    run_config = tune.RunConfig(
         name=spec.name,
         storage_path=storage_uri(spec.storage_path),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), *callbacks],
+        callbacks=[JsonLoggerCallback(), CSVLoggerCallback(), TrialLines(configurations, done_before),
+                   *(callbacks or [])],
         verbose=0,
     )
-
-
-def build_grid_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[tuple, Any],
-                     extra: dict[str, Any] | None = None) -> Any:
-    """A grid ``Tuner`` with one trial per entry of ``runs``."""
-    param_space = {"run": tune.grid_search(runs), **(extra or {})}
-    tune_config = tune.TuneConfig(
-        max_concurrent_trials=spec.max_concurrent or None,
-        reuse_actors=True,
-        trial_dirname_creator=trial_label,
-        trial_name_creator=trial_label,
-    )
-    return tune.Tuner(trainable(shared, spec), param_space=param_space, tune_config=tune_config,
-                      run_config=_run_config(spec, [TrialLines(len(runs))]))
-
-
-def build_shared_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[tuple, Any],
-                       extra: dict[str, Any] | None = None) -> Any:
-    """A ``Tuner`` that runs ``runs`` with shared retrain prefixes (``hal.sweep.prefix``): one
-    trajectory per group of hybrids, each hybrid's tail from its fork, equal runs copied."""
-    if "://" in spec.storage_path:
-        raise HalError("shared prefixes keep fork checkpoints on a file system that every node can "
-                       f"reach; --storage-path {spec.storage_path} is not one: use a shared directory "
-                       "or pass --no-share-prefix")
-    groups, independent = prefix.plan_groups(runs, trial_name)
-    searcher = PrefixSearcher(groups, independent, str(Path(experiment_path(spec)) / prefix.PREFIX_DIR),
-                              trial_name)
-    tune_config = tune.TuneConfig(search_alg=searcher, num_samples=searcher.total,
-                                  max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
-                                  trial_dirname_creator=trial_label, trial_name_creator=trial_label)
     return tune.Tuner(trainable(shared, spec), param_space=dict(extra or {}), tune_config=tune_config,
-                      run_config=_run_config(spec, [TrialLines(searcher.total)]))
+                      run_config=run_config)
 
 
-def build_search_tuner(spec: SweepSpec, param_space: dict[str, Any], shared: dict[tuple, Any],
-                       search_alg: Any, num_samples: int) -> Any:
-    """A ``Tuner`` whose trials a searcher (e.g. OptunaSearch) proposes."""
-    tune_config = tune.TuneConfig(search_alg=search_alg, num_samples=num_samples,
-                                  max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
-                                  trial_dirname_creator=searched_trial_label)
-    return tune.Tuner(trainable(shared, spec), param_space=param_space, tune_config=tune_config,
-                      run_config=_run_config(spec, [TrialLines(num_samples)]))
+def grid_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[tuple, Any], share_prefix: bool = False,
+               extra: dict[str, Any] | None = None, callbacks: list | None = None) -> tune.Tuner:
+    """The ``Tuner`` of a grid sweep, without the manifest and closing work of a sweep script
+    (benchmarks and tests drive Tune directly)."""
+    searcher = grid_searcher(spec, runs, share_prefix, sweep_storage(spec))
+    return build_tuner(spec, searcher, searcher.total, shared, len(runs), extra=extra, callbacks=callbacks)
