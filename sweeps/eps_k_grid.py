@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from hal.core.errors import EXIT_USAGE, HalError, OneLineParser  # noqa: E402
+from hal.core.requirements import require_torch  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 
@@ -56,49 +58,68 @@ def spec_from_args(args: argparse.Namespace):
     return spec.validate()
 
 
+def grid_manifest(spec, runs: list[dict], share_prefix: bool):
+    """What this sweep is asked to run: every configuration by trial name, and the settings a
+    ``--resume`` must repeat."""
+    from hal.sweep.manifest import GRID, Manifest
+    from hal.sweep.naming import trial_name
+
+    settings = {"run": spec.run, "strategies": spec.strategies, "epsilon": spec.epsilon, "k": spec.k,
+                "query_size": spec.query_size, "seed": spec.seed, "share_prefix": share_prefix}
+    return Manifest(GRID, spec.name, settings, [{"name": trial_name(r), "run": r} for r in runs])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from hal.sweep import ray_session
-        from hal.sweep.ranking import closing_lines, configuration_results
-        from hal.sweep.restore import check_resumable, killed_before_first_snapshot, restore_tuner
+        require_torch()
+        # Everything that can be checked without Ray first (and before Ray's and torch's imports):
+        # its log lines must not precede an error, and a bad flag is one line within a second.
         from hal.sweep.spec import experiment_path, trial_overrides
-        from hal.sweep.spend import spend_line, write_sweep_summary
-        from hal.sweep.tuners import build_grid_tuner, build_shared_tuner, init_ray, prepare_shared
 
-        # Everything that can be checked without Ray first: its log lines must not precede an error.
         spec = spec_from_args(args)
         runs = trial_overrides(spec)
-        # A driver killed before Tune's first snapshot leaves a folder with nothing to restore:
-        # --resume then starts the sweep again in it, and trials continue from their checkpoints.
-        restore = args.resume and not killed_before_first_snapshot(spec)
-        if restore:
-            check_resumable(experiment_path(spec), spec.name, spec.storage_path)
-        elif not args.resume and Path(experiment_path(spec)).exists() and "://" not in spec.storage_path:
-            raise HalError(f"a sweep named {spec.name!r} already exists in {spec.storage_path}: "
-                           "pass --resume to continue it or --name to start another")
+        manifest = grid_manifest(spec, runs, args.share_prefix)
+        from hal.sweep.session import close_sweep, open_sweep
+
+        session = open_sweep(spec, manifest, args.resume)
+
+        from hal.runs.lock import folder_lock
+        from hal.sweep import ray_session
+        from hal.sweep.tuners import build_tuner, grid_searcher, init_ray, prepare_shared
+
         if spec.address:
             ray_session.check_reachable(spec.address)
         shared = prepare_shared(runs)
         init_ray(spec.address)
         ray_session.check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder
-        if restore:
-            tuner = restore_tuner(spec, shared)
-        else:
-            build = build_shared_tuner if args.share_prefix else build_grid_tuner
+        with folder_lock(experiment_path(spec), what="sweep", flag="--name") if "://" not in spec.storage_path \
+                else contextlib.nullcontext():
+            session.begin()
+            searcher = grid_searcher(spec, runs, args.share_prefix, session.storage)
+            done = len(session.before.finished)
             print(f"sweep {spec.name}: {len(runs)} configurations"
                   + (", hybrids sharing retrain prefixes" if args.share_prefix else ", independent trials")
-                  + f" ({spec.cpus_per_trial:g} CPU, {spec.gpus_per_trial:g} GPU per trial)", flush=True)
-            tuner = build(spec, runs, shared)
-        results = tuner.fit()
+                  + f" ({spec.cpus_per_trial:g} CPU, {spec.gpus_per_trial:g} GPU per trial)"
+                  + (f"; resumed, {done} finished before" if args.resume else ""), flush=True)
+            build_tuner(spec, searcher, searcher.total, shared, len(runs), session.done_before).fit()
+            return close_sweep(session, args.share_prefix, _device(runs))
     except HalError as exc:
         sys.stderr.write(f"eps_k_grid.py: error: {exc}\n")
         return EXIT_USAGE
-    shared_prefix = any(r.config.get("role") for r in results)
-    spend = write_sweep_summary(spec, results, shared_prefix)
-    print(closing_lines(spec, configuration_results(results)))
-    print(spend_line(spend))
-    return 0 if not results.errors else 1
+    except KeyboardInterrupt:  # a second Ctrl+C (the first lets Tune stop and the sweep close)
+        from hal.sweep.session import resume_command
+
+        sys.stderr.write(f"eps_k_grid.py: interrupted; finished configurations are kept, continue with: "
+                         f"{resume_command()}\n")
+        return 130
+
+
+def _device(runs: list[dict]) -> str:
+    from hal.core.config import make_config
+    from hal.core.device import resolve_device
+
+    return resolve_device(make_config(runs[0]).device).type
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
 
 from hal.core.errors import EXIT_USAGE, HalError, OneLineParser  # noqa: E402
+from hal.core.requirements import require_torch  # noqa: E402
 
 DEMO_CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 COSTS = {"samples": "total_train_samples", "time": "total_train_time_s"}
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", choices=sorted(COSTS), default="samples", help="cost objective to minimise")
     p.add_argument("--score", choices=sorted(SCORES), default="val_f1",
                    help="validation score to maximise: final validation macro-F1 (default) or AULC")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted search --name with the same settings: finished samples "
+                        "are kept (and told to the new study), unfinished ones continue, the rest are sampled")
     p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
                    help="train every sample from round 0 (default: one retrain trajectory per query "
                         "size is shared, and each sample trains only its warm-started tail)")
@@ -55,24 +59,87 @@ def _range(text: str, kind: type, flag: str) -> tuple:
     return values[0], values[1]
 
 
+def search_space(eps: tuple[float, float], ks: tuple[int, int], query_sizes: list[int]) -> dict:
+    """The sampled settings as Optuna distributions (also used to tell a resumed study its
+    earlier samples)."""
+    import optuna
+
+    return {"epsilon": optuna.distributions.FloatDistribution(eps[0], eps[1], log=True),
+            "k": optuna.distributions.IntDistribution(ks[0], ks[1]),
+            "query_size": optuna.distributions.CategoricalDistribution(list(query_sizes))}
+
+
+def sampler_with_history(space: dict, metric: list[str], mode: list[str], seed: int, earlier: list[tuple]):
+    """NSGA-II on Ray Tune, its study told the configurations an earlier run of the search
+    finished (``earlier``: (sampled settings, objective values))."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "new study created ..." is not news
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="hal",
+                                directions=["maximize" if m == "max" else "minimize" for m in mode])
+    for params, values in earlier:
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=space, values=values))
+    return OptunaSearch(space=space, metric=metric, mode=mode, storage=storage, study_name="hal",
+                        sampler=picklable_nsga2(seed))
+
+
+def picklable_nsga2(seed: int):
+    """Optuna's NSGA-II sampler, picklable: since Optuna 5.1 the GA samplers hold a
+    ``threading.Lock`` and define no ``__getstate__``, and Tune pickles the searcher when it builds
+    the Tuner. The lock guards a cache only, so a copy gets a fresh one."""
+    import threading
+
+    import optuna
+
+    class NSGAIISampler(optuna.samplers.NSGAIISampler):
+        def __getstate__(self) -> dict:
+            state = self.__dict__.copy()
+            state.pop("_thread_lock", None)
+            return state
+
+        def __setstate__(self, state: dict) -> None:
+            self.__dict__.update(state)
+            self._thread_lock = threading.Lock()
+
+    return NSGAIISampler(seed=seed)
+
+
+def earlier_samples(session, metric: list[str]) -> tuple[list, list]:
+    """What an earlier run of the search left: the finished samples as (settings, objectives) for
+    the study, and the plans of every sample to propose again (finished ones report their records;
+    unfinished ones continue from their checkpoints or start their tail)."""
+    import json
+
+    from hal.sweep.manifest import finished_run, sampled_folders
+    from hal.sweep.plan import PLAN_FILE, RUN, TrialPlan
+
+    storage = session.storage
+    points, plans = [], []
+    for name in sampled_folders(storage):
+        plan = TrialPlan.from_config(json.loads(storage.read_text(storage.path(name, PLAN_FILE))))
+        summary = finished_run(storage, name)
+        if summary is not None:
+            objectives = {"val_f1": summary.get("final_val_f1"), "aulc": summary.get("aulc"),
+                          "total_train_samples": summary.get("total_train_samples"),
+                          "total_train_time_s": summary.get("total_train_time_s")}
+            points.append(({k: plan.run[k] for k in ("epsilon", "k", "query_size")},
+                           [float(objectives[m]) for m in metric]))
+        has_checkpoint = storage.exists(storage.path(name, "checkpoint.pt"))
+        plans.append(plan.replace(role=RUN if summary is not None or has_checkpoint else plan.role))
+    return points, plans
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        import optuna
-        from ray import tune
-        from ray.tune.search.optuna import OptunaSearch
+        require_torch()
+        import contextlib
 
         from hal.sweep.flags import apply_sweep_flags, parse_list
-        from hal.sweep.ranking import closing_lines, configuration_results
-        from hal.sweep.spec import load_spec, trial_overrides
-        from hal.sweep.spend import spend_line, write_sweep_summary
-        from hal.sweep.tuners import (
-            build_search_tuner,
-            drop_prefix_dir,
-            init_ray,
-            prepare_shared,
-            sampled_prefix_searcher,
-        )
+        from hal.sweep.manifest import SEARCH, Manifest
+        from hal.sweep.spec import experiment_path, load_spec, trial_overrides
 
         spec = load_spec(args.config)
         spec.name = f"{spec.name}_optuna"
@@ -92,40 +159,63 @@ def main(argv: list[str] | None = None) -> int:
                    for e in (eps_low, eps_high) for k in (k_low, k_high) for q in spec.query_size]
         spec.epsilon, spec.k = [eps_low], [k_low]
         runs = trial_overrides(spec)
+        settings = {"run": spec.run, "query_size": spec.query_size, "seed": args.seed,
+                    "epsilon_range": [eps_low, eps_high], "k_range": [k_low, k_high], "cost": args.cost,
+                    "score": args.score, "share_prefix": args.share_prefix}
+        manifest = Manifest(SEARCH, spec.name, settings, num_samples=args.num_samples)
+        from hal.sweep.session import close_sweep, open_sweep
+
+        session = open_sweep(spec, manifest, args.resume)
+
+        # Only now Ray, torch and friends: every check above answers within a second.
+        from hal.runs.lock import folder_lock
         from hal.sweep.ray_session import check_reachable, check_resources
+        from hal.sweep.tuners import build_tuner, drop_prefix_dir, init_ray, prepare_shared, sampled_searcher
 
         if spec.address:
             check_reachable(spec.address)
         shared = prepare_shared(runs + corners)  # data errors too before Ray prints anything
         init_ray(spec.address)
-
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder is made
         base = {key: value for key, value in runs[0].items() if key not in ("epsilon", "k", "query_size")}
-        space = {"epsilon": tune.loguniform(eps_low, eps_high), "k": tune.randint(k_low, k_high + 1),
-                 "query_size": tune.choice(spec.query_size)}
         metric, mode = [SCORES[args.score], COSTS[args.cost]], ["max", "min"]
-        searcher = OptunaSearch(space=space, metric=metric, mode=mode,
-                                sampler=optuna.samplers.NSGAIISampler(seed=args.seed))
-        trials = args.num_samples
-        if args.share_prefix:
-            # One retrain trajectory per query size first; each sample then trains only its tail.
-            searcher = sampled_prefix_searcher(spec, searcher, base, metric, mode)
-            trials += len(spec.query_size)
-        print(f"search {spec.name}: {args.num_samples} hybrid trials, NSGA-II maximising validation "
-              f"{args.score} (test F1 is only reported) and minimising {args.cost}, over ε in "
-              f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}"
-              + (", sharing one retrain trajectory per query size" if args.share_prefix else ""), flush=True)
-        results = build_search_tuner(spec, {"run": base}, shared, searcher, trials).fit()
+        space = search_space((eps_low, eps_high), (k_low, k_high), spec.query_size)
+        lock = folder_lock(experiment_path(spec), what="search", flag="--name") \
+            if "://" not in spec.storage_path else contextlib.nullcontext()
+        with lock:
+            session.begin()
+            points, done = earlier_samples(session, metric) if args.resume else ([], [])
+            sampler = sampler_with_history(space, metric, mode, args.seed, points)
+            searcher = sampled_searcher(spec, sampler, base, args.num_samples, args.share_prefix, session.storage,
+                                        metric, mode, done=done)
+            trials = args.num_samples + len(searcher.trajectories)
+            print(f"search {spec.name}: {args.num_samples} hybrid configurations, NSGA-II maximising "
+                  f"validation {args.score} (test F1 is only reported) and minimising {args.cost}, over ε in "
+                  f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}"
+                  + (", sharing one retrain trajectory per query size" if args.share_prefix else "")
+                  + (f"; resumed, {len(session.before.finished)} finished before" if args.resume else ""),
+                  flush=True)
+            build_tuner(spec, searcher, trials, shared, args.num_samples, session.done_before).fit()
+            code = close_sweep(session, args.share_prefix, _device(base), f" --cost {args.cost} --score {args.score}")
+            if code == 0:
+                drop_prefix_dir(session.storage)  # forks of a finished search serve nothing
+            return code
     except HalError as exc:
         sys.stderr.write(f"optuna_pareto.py: error: {exc}\n")
         return EXIT_USAGE
-    shared_prefix = any(r.config.get("role") for r in results)
-    spend = write_sweep_summary(spec, results, shared_prefix)
-    if shared_prefix:
-        drop_prefix_dir(spec)
-    print(closing_lines(spec, configuration_results(results), f" --cost {args.cost} --score {args.score}"))
-    print(spend_line(spend))
-    return 0 if not results.errors else 1
+    except KeyboardInterrupt:  # a second Ctrl+C (the first lets Tune stop and the sweep close)
+        from hal.sweep.session import resume_command
+
+        sys.stderr.write(f"optuna_pareto.py: interrupted; finished configurations are kept, continue with: "
+                         f"{resume_command()}\n")
+        return 130
+
+
+def _device(run: dict) -> str:
+    from hal.core.config import make_config
+    from hal.core.device import resolve_device
+
+    return resolve_device(make_config(run).device).type
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -64,9 +65,11 @@ def cluster():
     base = Path(tempfile.mkdtemp(prefix="halc", dir="/tmp"))  # short: Ray's unix sockets live here
     head, worker = base / "h", base / "w"
     port = _free_port()
-    # Ray 2.60 turns on token authentication for a local head (token in ~/.ray/auth_token); a node
-    # joining it needs RAY_AUTH_MODE=token too, and so does the driver.
+    # Ray 2.60 turns on token authentication for a local head; a node joining it needs
+    # RAY_AUTH_MODE=token too, and so does the driver. The token is the test's own: on a fresh
+    # machine ~/.ray/auth_token does not exist yet and `ray start` would refuse to start.
     env = {**os.environ, "HAL_TEST_ROUND_SLEEP_S": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("RAY_ADDRESS", None)
     try:

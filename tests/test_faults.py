@@ -3,7 +3,9 @@ can hold, errors found before Ray starts, and restoring a sweep others could hav
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,6 @@ import yaml
 from hal.core.errors import HalError
 from hal.sweep.ray_session import check_resources
 from hal.sweep.reaper import MARKER, reap_dead_sessions, reap_session, session_processes
-from hal.sweep.restore import check_restore_permissions
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
@@ -64,6 +65,11 @@ def _start_sweep(tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
     return proc, session
 
 
+def _loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return address.is_loopback or bool(getattr(address, "ipv4_mapped", None) and address.ipv4_mapped.is_loopback)
+
+
 def _gone(session: Path, within_s: float) -> list:
     deadline = time.time() + within_s
     while True:
@@ -85,8 +91,13 @@ def _watchdog(driver_pid: int) -> psutil.Process:
 def test_sigkilled_sweep_leaves_no_ray_process(tmp_path):
     proc, session = _start_sweep(tmp_path, "killed")
     try:
-        names = {p.name() for p in session_processes([str(session)])}
+        procs = session_processes([str(session)])
+        names = {p.name() for p in procs}
         assert {"raylet", "gcs_server"} <= names, names  # the session's processes are found
+        # a local Ray of a sweep listens on loopback only
+        listening = {(p.name(), c.laddr.ip) for p in procs for c in p.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN}
+        assert listening and all(_loopback(ip) for _, ip in listening), listening
         proc.send_signal(signal.SIGKILL)  # the driver alone, as `kill -9 PID` does
         proc.wait(timeout=30)
         # Without the watchdog ray::DashboardAgent and ray::RuntimeEnvAgent live on ~90 s.
@@ -114,6 +125,7 @@ def test_next_start_ends_leftovers_and_refuses_unsatisfiable_gpus(tmp_path):
         assert out.returncode == 2, out.stderr[-2000:]
         errors = [line for line in out.stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and "no node of the Ray cluster can run a trial" in errors[0], out.stderr
+        assert [line for line in out.stderr.splitlines() if line.strip()] == errors  # Ray's start-up lines: none
         assert "0.3 GPU" in errors[0] and "--gpus-per-trial" in errors[0]
         assert "Traceback" not in out.stderr
         assert not (tmp_path / "second").exists()  # nothing that blocks reusing the name
@@ -203,58 +215,60 @@ def test_autoscaling_cluster_says_what_is_pending_until_a_node_fits(nodes, monke
 def test_errors_found_before_ray_come_before_any_ray_line(tmp_path):
     config = _config(tmp_path, "exists")
     (tmp_path / "exists").mkdir()
-    for args, phrase in [((), "already exists"), (("--resume", "--name", "nosuch"), "no sweep named 'nosuch'")]:
+    (tmp_path / "exists" / "notes.txt").write_text("not a sweep")  # (an empty folder would be used)
+    for args, phrase in [((), "already exists"), (("--resume", "--name", "nosuch"), "is not a HAL sweep")]:
         out = _cli("--config", str(config), "--storage-path", str(tmp_path), *args, timeout=120)
         assert out.returncode == 2 and phrase in out.stderr, out.stderr
         assert not any(marker in out.stdout + out.stderr for marker in RAY_LINES), out.stderr
 
 
-# --------------------------------------------------------------------------- restore permissions
+# --------------------------------------------------------------------------- resume reads no pickle
 
 
-def _fake_sweep(tmp_path: Path) -> Path:
-    sweep = tmp_path / "store" / "sw"
-    (sweep / "trial_0").mkdir(parents=True)
-    (sweep / "tuner.pkl").write_bytes(b"not really a pickle")
-    # a snapshot marks a sweep Tune would restore (without one, --resume starts it again in place)
-    state = sweep / "experiment_state-2026-01-01_00-00-00.json"
-    state.write_text("{}")
-    (sweep / "trial_0" / "checkpoint.pt").write_bytes(b"")
-    for path in (tmp_path / "store", sweep, sweep / "trial_0"):
-        path.chmod(0o755)
-    for path in (sweep / "tuner.pkl", state, sweep / "trial_0" / "checkpoint.pt"):
-        path.chmod(0o644)
-    return sweep
+class _Trap:
+    """Unpickled, it would run a command: what a hostile sweep folder could hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
 
 
-def test_restore_refuses_a_sweep_others_can_write(tmp_path):
-    sweep = _fake_sweep(tmp_path)
-    store = str(tmp_path / "store")
-    check_restore_permissions(str(sweep), store)  # 0755/0644: fine
-    for path, mode, who in [(sweep / "tuner.pkl", 0o664, "its group"), (sweep, 0o757, "others"),
-                            (sweep / "trial_0" / "checkpoint.pt", 0o666, "group and others"),
-                            (tmp_path / "store", 0o775, "its group")]:
-        old = path.stat().st_mode & 0o7777
-        path.chmod(mode)
-        with pytest.raises(HalError, match=f"writable by {who}.*chmod -R go-w {sweep}"):
-            check_restore_permissions(str(sweep), store)
-        path.chmod(old)
-    (tmp_path / "store").chmod(0o1777)  # sticky, like /tmp: others cannot replace our folder
-    check_restore_permissions(str(sweep), store)
-    tmp_path.chmod(0o777)  # above the storage path: not ours to judge
+def test_resume_never_unpickles_what_the_sweep_folder_holds(tmp_path):
+    """--resume rebuilds from the manifest (JSON) and the trial folders: Tune's pickles in the
+    folder (a copy from someone else's archive, say) are never loaded, and the sweep finishes."""
+    import pickle
+
+    config = _config(tmp_path, "sw")
+    first = _cli("--config", str(config), "--storage-path", str(tmp_path), env={"HAL_TEST_ROUND_SLEEP_S": "0"})
+    assert first.returncode == 0, first.stderr[-2000:]
+    sweep = tmp_path / "sw"
+    marker = tmp_path / "pwned"
+    for name in ("tuner.pkl", "searcher-state-2026-01-01_00-00-00.pkl"):
+        (sweep / name).write_bytes(pickle.dumps(_Trap(marker)))
+    (trial,) = [p.parent for p in sweep.glob("*/summary.json")]
+    (trial / "summary.json").unlink()  # work left for the resumed sweep
+    out = _cli("--config", str(config), "--storage-path", str(tmp_path), "--resume", env={"HAL_TEST_ROUND_SLEEP_S": "0"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not marker.exists(), "--resume unpickled a file of the sweep folder"
+    assert (trial / "summary.json").is_file() and "1 of 1 configurations finished" in out.stdout
+
+
+def test_resume_of_an_unwritable_sweep_is_one_line_before_ray(tmp_path):
+    config = _config(tmp_path, "sw")
+    first = _cli("--config", str(config), "--storage-path", str(tmp_path), env={"HAL_TEST_ROUND_SLEEP_S": "0"})
+    assert first.returncode == 0, first.stderr[-2000:]
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"] if os.geteuid() == 0 else []
+    if prefix and shutil.which("setpriv") is None:
+        pytest.skip("running as root and setpriv is missing: cannot test permission denial")
+    (tmp_path / "sw").chmod(0o555)
     try:
-        check_restore_permissions(str(sweep), store)
+        out = subprocess.run([*prefix, sys.executable, str(SCRIPT), "--config", str(config), "--storage-path",
+                              str(tmp_path), "--resume"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     finally:
-        tmp_path.chmod(0o755)
-    check_restore_permissions("s3://bucket/sw", "s3://bucket")  # the store's own access control
-
-
-def test_resume_of_a_group_writable_sweep_is_refused_before_ray(tmp_path):
-    sweep = _fake_sweep(tmp_path)
-    sweep.chmod(0o775)
-    out = _cli("--config", str(_config(tmp_path, "sw")), "--storage-path", str(tmp_path / "store"),
-               "--resume", timeout=120)
+        (tmp_path / "sw").chmod(0o755)
     assert out.returncode == 2, out.stderr
     (line,) = [line for line in out.stderr.splitlines() if line.strip()]
-    assert "refusing to restore" in line and "unpickles" in line and "chmod -R go-w" in line
+    assert "sweep folder" in line and "permission denied" in line
     assert not any(marker in out.stdout + out.stderr for marker in RAY_LINES)

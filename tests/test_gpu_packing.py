@@ -20,14 +20,14 @@ def ray_with_one_gpu():
 
 def test_quarter_gpu_trials_run_four_at_a_time(ray_with_one_gpu, tmp_path):
     from hal.sweep.spec import SweepSpec, trial_overrides
-    from hal.sweep.tuners import build_grid_tuner, prepare_shared
+    from hal.sweep.tuners import grid_tuner, prepare_shared
 
     spec = SweepSpec(name="packed", storage_path=str(tmp_path), strategies=["retrain"],
                            query_size=[10], seed=list(range(8)), cpus_per_trial=1, gpus_per_trial=0.25,
                            run=dict(dataset="synthetic", synthetic_size=2000, learner="tfidf", device="cpu",
                                     initial_size=40, rounds=8, epochs=5)).validate()
     runs = trial_overrides(spec)
-    results = build_grid_tuner(spec, runs, prepare_shared(runs)).fit()
+    results = grid_tuner(spec, runs, prepare_shared(runs)).fit()
     assert not results.errors
     summaries = [json.loads(p.read_text()) for p in Path(tmp_path, "packed").glob("*/summary.json")]
     assert len(summaries) == 8

@@ -22,7 +22,7 @@ import pandas as pd
 
 from hal.core.config import NAMED_DATASETS, RunConfig
 from hal.core.corpus import Corpus
-from hal.core.errors import HalError
+from hal.core.errors import HalError, shown
 from hal.core.paths import path_error, readable_dir, readable_file
 from hal.data.splits import assemble, build_corpus, first_line, val_size_arg
 from hal.data.synthetic import label_names as synthetic_label_names
@@ -111,9 +111,9 @@ def load_corpus(cfg: RunConfig) -> Corpus:
         return _cached_files(path.resolve().name, files, _stamp(files), cfg.text_column,
                              cfg.label_column, False, val_size, cfg.data_seed, None)
     if kind == "file":
-        raise HalError(f"dataset {cfg.dataset!r} is a file: pass the directory that holds its "
+        raise HalError(f"dataset {shown(cfg.dataset, 200)} is a file: pass the directory that holds its "
                        "train and test files (.parquet or .csv)")
-    raise HalError(f"unknown dataset {cfg.dataset!r}: choose one of {', '.join(NAMED_DATASETS)}, "
+    raise HalError(f"unknown dataset {shown(cfg.dataset, 200)}: choose one of {', '.join(NAMED_DATASETS)}, "
                    "or pass a directory holding train and test files (.parquet or .csv)")
 
 
@@ -264,8 +264,10 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
         raise HalError(f"cannot read {path}: {first_line(exc)}") from None
     missing = [c for c in dict.fromkeys(columns) if c not in present]
     if missing:
-        raise HalError(f"{path} has no column {', '.join(map(repr, missing))} (columns: "
-                       f"{', '.join(present) or 'none'}): pass --text-column / --label-column")
+        listed = ", ".join(shown(str(c), 30).strip("'\"") for c in present[:8])
+        more = f", ... ({len(present)} in all)" if len(present) > 8 else ""
+        raise HalError(f"{path} has no column {', '.join(map(shown, missing[:3]))} (columns: "
+                       f"{listed or 'none'}{more}): pass --text-column / --label-column")
     wanted = list(dict.fromkeys(columns))
     try:
         if path.suffix == ".parquet":

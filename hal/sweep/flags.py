@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from hal.core.errors import HalError
+from hal.core.errors import HalError, shown
 from hal.sweep.spec import SweepSpec
-
-RUN_FLAGS = ("rounds", "dataset", "data_dir", "learner", "model")
 
 RUN_FLAGS = ("rounds", "dataset", "data_dir", "learner", "model")
 RESOURCE_FLAGS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address", "storage_path", "name",
@@ -17,8 +15,10 @@ RESOURCE_FLAGS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address
 def add_sweep_flags(parser: Any) -> None:
     """Flags every sweep script shares: what to run on, and where and how to run it."""
     parser.add_argument("--rounds", type=int, help="rounds per run (round 0 included)")
-    parser.add_argument("--dataset", help="synthetic, ag_news, imdb, jigsaw or a directory of train/test files")
-    parser.add_argument("--data-dir", help="directory holding <dataset>/train.parquet and test.parquet")
+    parser.add_argument("--dataset", help="synthetic, ag_news, imdb, jigsaw, banking77, or a directory of "
+                                          "train/test files")
+    parser.add_argument("--data-dir", help="directory holding <dataset>/train.parquet and test.parquet "
+                                           "(or set HAL_DATA_DIR)")
     parser.add_argument("--learner", help="tfidf | embedding | transformer")
     parser.add_argument("--model", help="transformer checkpoint or encoder (hub name or local path)")
     parser.add_argument("--cpus-per-trial", type=float, help="CPUs reserved per trial")
@@ -45,13 +45,19 @@ def apply_sweep_flags(spec: SweepSpec, args: Any) -> SweepSpec:
 
 
 def parse_list(text: str | None, kind: Callable[[str], Any], flag: str) -> list[Any] | None:
-    """``"0.01,0.02"`` -> ``[0.01, 0.02]``; a bad item is a ``HalError`` naming the flag."""
+    """``"0.01,0.02"`` -> ``[0.01, 0.02]``; a bad item is a ``HalError`` naming the flag. Repeats
+    are kept (``LOW,HIGH`` may be equal); ``SweepSpec.validate`` refuses them in a grid."""
     if text is None:
         return None
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
         raise HalError(f"{flag} is empty: give comma-separated values")
-    try:
-        return [kind(item) for item in items]
-    except ValueError:
-        raise HalError(f"{flag} {text!r}: expected comma-separated {kind.__name__} values") from None
+    values: list[Any] = []
+    for item in items:
+        try:
+            value = kind(item)
+        except ValueError:
+            raise HalError(f"{flag} {shown(text)}: expected comma-separated {kind.__name__} values, "
+                           f"got {shown(item)}") from None
+        values.append(value)
+    return values

@@ -7,13 +7,19 @@
   about 90 s for a GCS that is gone and ignore SIGTERM meanwhile. As a second line, every start
   ends the leftovers of earlier sessions whose HAL driver is dead (a marker file in the session
   directory says which driver started it); nothing else is touched (``hal.sweep.reaper``).
+  A local Ray listens on 127.0.0.1 only, and stays quiet: its start-up lines, the per-round
+  "checkpoint created" lines of the trials and the workers' shutdown tracebacks stay off the
+  user's stderr (token authentication stays on; trial errors still show).
 * ``check_resources``: a per-trial request no node can hold is one clear error before anything
   is written; on an autoscaling cluster a line says what is pending, and repeats while it is.
+* ``trial_slots``: how many trials the cluster can run at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import sys
 import threading
@@ -45,12 +51,19 @@ def start_or_join(address: str | None) -> str | None:
     if not address:
         reap_dead_sessions()
         start_watchdog()  # before ray.init: a driver killed while Ray starts leaves nothing either
+    # Ray announces that token authentication is on (it stays on) and that it started: neither
+    # belongs in front of the sweep's own lines or a one-line error.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    quiet = {"logging_level": logging.WARNING,
+             "runtime_env": {"worker_process_setup_hook": "hal.sweep.ray_session.quiet_worker",
+                             "env_vars": _storage_env()}}
     try:
         if address:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, log_to_driver=True, **quiet)
         else:
+            _loopback_only()
             # "local": never attach to a cluster some `ray start` left in /tmp/ray by default.
-            ray.init(address="local", include_dashboard=False, log_to_driver=True)
+            ray.init(address="local", include_dashboard=False, log_to_driver=True, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"--address {address}" if address else "a local Ray instance"
         first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
@@ -62,6 +75,52 @@ def start_or_join(address: str | None) -> str | None:
     if session:
         _write_marker(session)
     return session
+
+
+def _loopback_only() -> None:
+    """Bind every server of a local Ray (GCS, raylet, workers, agents) to 127.0.0.1: Ray's
+    single-machine mode, its default on macOS and Windows. Ray reads the setting when it is first
+    imported (the driver's copy is set here too) and its child processes read the environment."""
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _storage_env() -> dict[str, str]:
+    """Where an S3-compatible storage path lives, for trials on other nodes (credentials stay the
+    nodes' own business)."""
+    names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def quiet_worker() -> None:
+    """Set-up of every Ray worker process of a sweep. Ray's SIGTERM handler raises SystemExit
+    wherever a stopping worker is; inside a finalizer Python cannot raise it and prints
+    "Exception ignored ... SystemExit: 1", which reaches the driver's stderr after a successful
+    sweep: drop exactly that report. And Tune's per-checkpoint INFO lines stay in the worker."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, SystemExit):
+            default(unraisable)
+
+    sys.unraisablehook = hook
+    logging.getLogger("ray").setLevel(logging.WARNING)
+
+
+def trial_slots(cpus_per_trial: float, gpus_per_trial: float) -> int | None:
+    """How many trials of this size the cluster can run at once now, counted per node (a trial
+    runs on one node); None on an autoscaling cluster, where nodes may still come."""
+    if _autoscaling():
+        return None
+    slots = 0
+    for res in _node_resources():
+        fit = math.floor(res.get("CPU", 0) / cpus_per_trial + 1e-9)
+        if gpus_per_trial:
+            fit = min(fit, math.floor(res.get("GPU", 0) / gpus_per_trial + 1e-9))
+        slots += fit
+    return max(1, slots)
 
 
 def check_reachable(address: str) -> None:

@@ -4,25 +4,34 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hal.core.config import STRATEGIES, make_config
-from hal.core.errors import HalError
+from hal.core.config import KIND_NAMES, STRATEGIES, convert, has_control_character, make_config
+from hal.core.errors import HalError, shown
 from hal.core.yaml_input import load_yaml
 
 SPEC_KEYS = ("name", "run", "grid", "resources", "max_failures", "storage_path")
-
-SPEC_KEYS = ("name", "run", "grid", "resources", "max_failures", "storage_path")
 GRID_KEYS = ("strategies", "epsilon", "k", "query_size", "seed")
-
-GRID_KEYS = ("strategies", "epsilon", "k", "query_size", "seed")
-RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent")
-
 RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent")
 PATH_KEYS = ("dataset", "data_dir", "cache_dir")
+
+# The type of every value a sweep YAML or flag sets, read by ``hal.core.config.convert``: the same
+# rule as a run key ("1e-9" is a number, ``true`` never is, a list is never one value).
+GRID_TYPES = {"strategies": "str", "epsilon": "float", "k": "int", "query_size": "int", "seed": "int"}
+SETTING_TYPES = {"name": "str", "storage_path": "str", "address": "str", "cpus_per_trial": "float",
+                 "gpus_per_trial": "float", "max_concurrent": "int", "max_failures": "int"}
+EXAMPLES = {"name": "demo_2", "storage_path": "results", "address": "auto", "cpus_per_trial": "1",
+            "gpus_per_trial": "0.25", "max_concurrent": "4", "max_failures": "1",
+            "strategies": "hybrid, retrain", "epsilon": "0.01, 0.02", "k": "1, 2",
+            "query_size": "16, 32", "seed": "0, 1"}
+GRID_FLAGS = {"strategies": "--strategies", "epsilon": "--epsilons", "k": "--ks",
+              "query_size": "--query-sizes", "seed": "--seeds"}
+MAX_NAME_BYTES = 100  # a folder name, with room for suffixes (``_optuna``) under the 255-byte limit
+RESOURCE_UNIT = 0.0001  # Ray rounds resource amounts to this; a smaller request would be 0
 
 
 @dataclass
@@ -44,25 +53,102 @@ class SweepSpec:
     address: str | None = None
 
     def validate(self) -> "SweepSpec":
-        for key in GRID_KEYS:
-            if not getattr(self, key):
-                raise HalError(f"the grid of {key!r} is empty: give at least one value")
+        """Check every value and normalise its type (``"2"`` -> 2); the first problem is a
+        one-line ``HalError``. Nothing is started or created."""
+        for key, kind in SETTING_TYPES.items():
+            if not (key == "address" and self.address is None):
+                setattr(self, key, setting(key, getattr(self, key), kind))
+        if not isinstance(self.run, dict):
+            raise HalError(f"run must be a mapping of run settings, got {shown(self.run)}")
+        for key, kind in GRID_TYPES.items():
+            setattr(self, key, grid_values(key, getattr(self, key), kind))
         for strategy in self.strategies:
             if strategy not in STRATEGIES:
-                raise HalError(f"unknown strategy {strategy!r} in the grid: choose from {', '.join(STRATEGIES)}")
+                raise HalError(f"unknown strategy {shown(strategy)} in the grid: choose from {', '.join(STRATEGIES)}")
+        for key in ("cpus_per_trial", "gpus_per_trial"):
+            if not math.isfinite(getattr(self, key)):
+                raise HalError(f"{key} must be a finite number, got {getattr(self, key)}")
         if self.cpus_per_trial <= 0:
-            raise HalError(f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
+            raise HalError(f"cpus_per_trial must be > 0, got {self.cpus_per_trial:g}")
         if self.gpus_per_trial < 0:
-            raise HalError(f"gpus_per_trial must be >= 0, got {self.gpus_per_trial}")
+            raise HalError(f"gpus_per_trial must be >= 0, got {self.gpus_per_trial:g}")
+        for key in ("cpus_per_trial", "gpus_per_trial"):
+            if 0 < getattr(self, key) < RESOURCE_UNIT:
+                raise HalError(f"{key} must be 0 or at least {RESOURCE_UNIT:g} (Ray's smallest "
+                               f"unit), got {getattr(self, key):g}: write a larger fraction")
         if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
-            raise HalError(f"gpus_per_trial above 1 must be a whole number, got {self.gpus_per_trial}")
+            raise HalError(f"gpus_per_trial above 1 must be a whole number, got {self.gpus_per_trial:g}")
         if self.max_concurrent < 0:
             raise HalError(f"max_concurrent must be >= 0 (0 = as many as resources allow), got {self.max_concurrent}")
         if self.max_failures < 0:
             raise HalError(f"max_failures must be >= 0, got {self.max_failures}")
-        if not self.name or "/" in self.name:
-            raise HalError(f"sweep name {self.name!r} must be a non-empty folder name without '/'")
+        check_name(self.name)
+        for key in ("storage_path", "address"):
+            value = getattr(self, key)
+            if value is not None and (not value.strip() or has_control_character(value)):
+                raise HalError(f"{key} {shown(value)} is empty or holds a control character: pass "
+                               f"--{key.replace('_', '-')} {EXAMPLES[key]}")
         return self
+
+
+def setting(key: str, value: Any, kind: str, where: str = "") -> Any:
+    """One sweep setting (``SETTING_TYPES``) converted to ``kind``; else a one-line ``HalError``."""
+    try:
+        return convert(value, kind)
+    except (TypeError, ValueError, OverflowError):
+        raise HalError(f"{key}{where} expects {KIND_NAMES[kind]}, got {shown(value)}: write "
+                       f"{key}: {EXAMPLES[key]}") from None
+
+
+def grid_values(key: str, values: Any, kind: str) -> list[Any]:
+    """The values of one grid axis converted to ``kind``: each a single value, none twice (0.01
+    and 0.010 are the same number), at least one."""
+    if values is None:
+        values = []
+    if not isinstance(values, (list, tuple)):
+        raise HalError(f"the grid of {key!r} must be a list, got {shown(values)}: write "
+                       f"{key}: [{EXAMPLES[key]}]")
+    out: list[Any] = []
+    for value in values:
+        try:
+            item = convert(value, kind)
+        except (TypeError, ValueError, OverflowError):
+            raise HalError(f"the grid of {key!r} holds {shown(value)}, not {KIND_NAMES[kind]}: "
+                           f"write {key}: [{EXAMPLES[key]}]") from None
+        if item in out:
+            raise HalError(f"the grid of {key!r} repeats {shown(item)} ({GRID_FLAGS[key]} or "
+                           f"grid: {key}: in the sweep YAML): give each value once, a repeat would "
+                           "run the same configurations twice")
+        out.append(item)
+    if not out:
+        raise HalError(f"the grid of {key!r} is empty: give at least one value")
+    return out
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can be the sweep's folder: one path component that is not '.' or '..', no
+    control characters, no surrounding spaces, at most ``MAX_NAME_BYTES`` bytes of UTF-8."""
+    problem = None
+    if not name.strip():
+        problem = "is empty"
+    elif name in (".", ".."):
+        problem = "is not a folder name"
+    elif "/" in name or "\\" in name:
+        problem = "holds a path separator (/ or \\)"
+    elif has_control_character(name):
+        problem = "holds a control character"
+    elif name != name.strip():
+        problem = "starts or ends with a space"
+    else:
+        try:
+            if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+                problem = f"is longer than {MAX_NAME_BYTES} bytes"
+        except UnicodeEncodeError:  # undecodable bytes in argv arrive as lone surrogates
+            problem = "is not valid text"
+    if problem:
+        raise HalError(f"sweep name {shown(name)} {problem}: pass --name (or name: in the sweep "
+                       f"YAML) with a plain folder name such as {EXAMPLES['name']}")
+    return name
 
 
 def load_spec(path: str | os.PathLike | None) -> SweepSpec:
@@ -71,30 +157,37 @@ def load_spec(path: str | os.PathLike | None) -> SweepSpec:
     if path is None:
         return spec
     data = load_yaml(path)
-    _known(data, SPEC_KEYS, f"in {path}")
-    spec.name = str(data.get("name", Path(path).stem))
-    run = data.get("run") or {}
-    if not isinstance(run, dict):
-        raise HalError(f"'run' in {path} must be a mapping of run settings")
-    spec.run = run
-    grid = data.get("grid") or {}
-    _known(grid, GRID_KEYS, f"under 'grid' in {path}")
+    where = f" in {shown(str(path), 200)}"
+    _known(data, SPEC_KEYS, where)
+    # Converted here, not only in validate(): scripts build on the name first (``<name>_optuna``).
+    spec.name = setting("name", data.get("name", Path(path).stem), "str", where)
+    spec.run = _mapping(data, "run", "run settings (dataset: synthetic, ...)", where)
+    grid = _mapping(data, "grid", "lists of values (epsilon: [0.01, 0.02], ...)", where)
+    _known(grid, GRID_KEYS, f" under 'grid'{where}")
     for key, value in grid.items():
-        setattr(spec, key, value if isinstance(value, list) else [value])
-    resources = data.get("resources") or {}
-    _known(resources, RESOURCE_KEYS, f"under 'resources' in {path}")
-    for key, value in resources.items():
-        setattr(spec, key, value)
-    for key in ("max_failures", "storage_path"):
-        if key in data:
-            setattr(spec, key, data[key])
+        setattr(spec, key, value if isinstance(value, list) or value is None else [value])
+    resources = _mapping(data, "resources", "resources per trial (cpus_per_trial: 1, ...)", where)
+    _known(resources, RESOURCE_KEYS, f" under 'resources'{where}")
+    top = {key: data[key] for key in ("max_failures", "storage_path") if key in data}
+    for key, value in {**resources, **top}.items():
+        setattr(spec, key, setting(key, value, SETTING_TYPES[key], where))
     return spec
 
 
+def _mapping(data: dict, key: str, what: str, where: str) -> dict[str, Any]:
+    """``data[key]`` if it is a mapping (absent or empty: ``{}``); else a one-line ``HalError``."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise HalError(f"{key!r}{where} must be a mapping of {what}, got {shown(value)}")
+    return value
+
+
 def _known(data: dict, allowed: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(data) - set(allowed))
+    unknown = sorted(set(data) - set(allowed), key=str)
     if unknown:
-        raise HalError(f"unknown key {unknown[0]!r} {where}: valid keys are {', '.join(allowed)}")
+        raise HalError(f"unknown key {shown(unknown[0])}{where}: valid keys are {', '.join(allowed)}")
 
 
 def trial_overrides(spec: SweepSpec) -> list[dict[str, Any]]:
