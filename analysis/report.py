@@ -13,6 +13,8 @@ seed mean of a validation score (``--score``: final validation macro-F1 or valid
 test macro-F1 is shown beside it as the outcome and never chooses anything. Cost defaults to
 training samples, which are exact; ``--cost time`` uses seconds (noisy on a shared machine), shows
 their spread and gives configurations with equal samples equal cost on the front.
+
+Over 300 lines: the command, its tables and its Markdown; the figures are in ``analysis.figures``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures
-from analysis.aggregate import COSTS, HYBRID, METRICS, SCORES, config_table, recommended_hybrids
+from analysis.aggregate import (COSTS, HYBRID, HYBRID_ONLY_KEYS, METRICS, SCORES, WARM_START_KEYS, config_table,
+                                number_labels, recommended_hybrids)
 from analysis.load import load_results
 from analysis.pareto import equal_work_cost, front_by_group
 from hal.core.errors import EXIT_USAGE, HalError, OneLineParser
@@ -41,6 +44,9 @@ PNG_FILES = ("pareto.png", "learning_curves.png", "delta_f1.png", "switch_timing
              "heatmap_f1.png", "heatmap_saving.png")
 STRATEGY_RANK = {"retrain": 0, "finetune": 1, "new_only": 2, "hybrid": 3}
 LIST_LIMIT = 8  # unfinished runs named on one line before "and N more"
+# How the settings that tell recommended hybrids apart are named in the printed summary.
+GROUP_NAMES = {"query_size": "query size"}
+SHORT_GROUP_NAMES = {"query_size": "q=", "dataset": "", "learner": ""}
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
 
 
 def build_report(path: str | Path, out: str | Path | None = None, cost: str = DEFAULT_COST,
@@ -89,7 +96,7 @@ def build_report(path: str | Path, out: str | Path | None = None, cost: str = DE
         raise HalError(f"cannot create output directory {str(out_dir)!r}: {exc.strerror or exc}; "
                        "pass a writable --out DIR") from None
 
-    report = Report(out_dir=out_dir, files=[], table=table, unfinished=unfinished)
+    report = Report(out_dir=out_dir, files=[], table=table, unfinished=unfinished, keys=list(keys))
     if bool((table["n_seeds"] <= 1).all()):
         report.notes.append("one seed per configuration: no error bars, std columns left empty")
     if bool(table["never_switched"].any()):
@@ -219,8 +226,9 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
         "",
         f"{int(table['n_seeds'].sum())} finished runs in {len(table)} configurations. "
         f"**Chosen on validation:** the Pareto front (★, per dataset) is cost = `{cost}` vs "
-        f"`{chooser}` (seed means), and ◆ marks the recommended hybrid (best {chooser} among the "
-        "hybrids that switched). **Test F1 is the outcome**: reported, never used to choose. "
+        f"`{chooser}` (seed means), and ◆ marks the recommended hybrid of each dataset, learner and "
+        f"query size (best {chooser} among the hybrids that switched). **Test F1 is the outcome**: "
+        "reported, never used to choose. "
         "Values are mean ± std over seeds; savings and Δ are against `retrain` with the same other "
         "settings, paired by seed.",
         "",
@@ -309,15 +317,34 @@ def _print_summary(report: Report, cost: str, score: str) -> None:
     print(f"Pareto front ({cost} vs {chooser}, seed means), best {chooser} first; test F1 is the outcome:")
     for _, row in front.head(10).iterrows():
         print("  " + _summary_line(row, cost_col, score_col, cost_fmt, cost_unit))
-    for _, row in report.table[report.table["recommended"]].iterrows():
-        print(f"recommended hybrid (best {chooser} among hybrids that switched): "
-              + _summary_line(row, cost_col, score_col, cost_fmt, cost_unit))
+    recommended = report.table[report.table["recommended"]]
+    groups = recommended_groups(recommended, report.keys)
+    if len(recommended) == 1 or not groups:
+        for _, row in recommended.iterrows():
+            print(f"recommended hybrid (best {chooser} among hybrids that switched): "
+                  + _summary_line(row, cost_col, score_col, cost_fmt, cost_unit))
+    elif len(recommended):
+        names = " and ".join(GROUP_NAMES.get(k, k) for k in groups)
+        print(f"recommended hybrid per {names} (best {chooser} among the hybrids that switched at that {names}):")
+        texts = {k: number_labels(v for v in recommended[k] if isinstance(v, (int, float, np.number)))
+                 for k in groups}
+        for _, row in recommended.sort_values(groups, kind="stable").iterrows():
+            where = ", ".join(f"{SHORT_GROUP_NAMES.get(k, k + '=')}{texts[k].get(row[k], row[k])}"
+                              for k in groups)
+            print(f"  {where}: " + _summary_line(row, cost_col, score_col, cost_fmt, cost_unit))
     for line in report.notes:
         print(f"note: {line}")
     for line in report.skipped:
         print(f"skipped: {line}")
     if report.unfinished:
         print(_unfinished_line(report.unfinished))
+
+
+def recommended_groups(recommended: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """The settings that tell the recommended hybrids apart: there is one per group of the
+    settings the hybrid does not choose (dataset, learner, query size, ...)."""
+    by = [k for k in keys if k not in ("strategy", *HYBRID_ONLY_KEYS, *WARM_START_KEYS)]
+    return [k for k in by if k in recommended.columns and recommended[k].astype(str).nunique() > 1]
 
 
 def _summary_line(row: pd.Series, cost_col: str, score_col: str, cost_fmt: str, cost_unit: str) -> str:

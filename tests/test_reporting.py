@@ -188,7 +188,7 @@ def test_hparams_show_strategy_query_size_seed_and_no_eps_k_for_baselines(tmp_pa
     assert {"strategy", "epsilon", "k", "query_size", "seed", "monitor"} <= set(declared)
     assert {"final/val_f1", "final/aulc", "final/train_samples", "final/test_f1"} <= set(metrics)
     # no duplicates: monitor F1 = val F1 here, and test F1 of one round is final/test_f1
-    assert "f1/monitor" not in scalars and "f1/test" not in scalars and "f1/val" in scalars
+    assert "F1/monitor" not in scalars and "F1/test" not in scalars and "F1/val" in scalars
 
     values, *_ = _hparams_of(tmp_path / "hybrid")
     assert values["strategy"] == "hybrid" and values["epsilon"] == pytest.approx(0.02) and values["k"] == 2

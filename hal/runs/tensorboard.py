@@ -3,9 +3,15 @@ runs are comparable in the HParams tab while they are still going (Ray's automat
 output files everything under ``ray/tune/`` and writes HParams only at trial end).
 
 Every run also declares the HParams *experiment* (which hyperparameters are columns and which
-metrics exist). Without that declaration TensorBoard guesses the columns and hides many of them
-(query size, strategy and seed were hidden by default). All runs write the same declaration, so
-whichever one TensorBoard reads first is right.
+metrics exist). TensorBoard lists the columns by name, those marked ``differs`` first, and the
+page ticks the first five: the declaration marks strategy, ε, k, query size and seed (a sweep's
+axes), so those are the columns a reader sees. All runs write the same declaration, so whichever
+one TensorBoard reads first is right.
+
+Tag names decide what the Time Series tab opens on: it groups tags by the part before the first
+"/", orders the groups by a natural sort in which upper case comes first, and opens only the first
+two. Hence ``F1/*`` (first) and ``cost/*`` (second, with the labeled count: labels are AL's own
+cost); ``final/*`` and ``switch/*`` stay folded.
 """
 
 from __future__ import annotations
@@ -17,36 +23,40 @@ from typing import Any
 from hal.core.records import RoundRecord
 
 SCALARS = {
-    "f1/val": "val_f1",
-    "f1/monitor": "monitor_f1",
-    "f1/delta": "delta_f1",
-    "f1/test": "test_f1",
+    "F1/val": "val_f1",
+    "F1/monitor": "monitor_f1",
+    "F1/delta": "delta_f1",
+    "F1/test": "test_f1",
     "cost/train_time_s": "train_time_s",
     "cost/cum_train_time_s": "cum_train_time_s",
     "cost/train_samples": "train_samples",
     "cost/cum_train_samples": "cum_train_samples",
     "cost/query_time_s": "query_time_s",
     "cost/eval_time_s": "eval_time_s",
-    "al/labeled": "labeled",
-    "hybrid/switched": "switched",
-    # the agreement monitor's signal (F1 monitors have theirs under f1/monitor and f1/delta)
-    "hybrid/kappa": "monitor_score",
-    "hybrid/signal": "signal",
+    "cost/labeled": "labeled",
+    # The switch rule's state and, for the agreement monitor, its signal: κ is no F1 and its ε has
+    # another scale, so it is not drawn beside the F1 curves (F1 monitors' signal is F1/delta).
+    "switch/switched": "switched",
+    "switch/kappa": "monitor_score",
+    "switch/signal": "signal",
 }
-# (name, description): the columns of the HParams tab, in this order.
+# (name, description): the columns of the HParams tab. TensorBoard sorts them by name, those
+# declared `differs` first, and its page ticks the first five: SHOWN are the ones marked so.
 HPARAMS = (
     ("strategy", "training strategy: retrain | finetune | new_only | hybrid"),
-    ("epsilon", "hybrid: |ΔF1| threshold of the switch rule (empty for baselines)"),
+    ("epsilon", "hybrid: threshold of the switch signal, |ΔF1| or 1 − κ (empty for baselines)"),
     ("k", "hybrid: consecutive stable rounds before switching (empty for baselines)"),
     ("query_size", "examples queried per round"),
     ("seed", "run seed"),
     ("monitor", "hybrid: where ΔF1 is measured, val | holdout | agreement (empty for baselines)"),
     ("dataset", "dataset"),
     ("learner", "model backend"),
+    ("head", "what is trained over tfidf/embedding features: adamw | lbfgs | mlp | logreg | linearsvc | sgd"),
     ("query_strategy", "acquisition function"),
     ("finetune_epochs", "epochs of warm-started rounds (empty for retrain)"),
     ("replay_fraction", "share of earlier labels replayed in warm rounds (empty for retrain)"),
 )
+SHOWN = ("strategy", "epsilon", "k", "query_size", "seed")
 # Settings a run does not use are left out of its session, so their cells stay empty instead of
 # showing a default that never acted (ε 0.02 and k 2 on a retrain row).
 HYBRID_ONLY = ("epsilon", "k", "monitor")
@@ -70,6 +80,8 @@ def hparams_of(config: dict[str, Any]) -> dict[str, Any]:
         unused.update(HYBRID_ONLY)
     if strategy == "retrain":
         unused.update(WARM_ONLY)
+    if config.get("learner") == "transformer":
+        unused.add("head")  # the transformer has no head setting
     values = {}
     for name, _ in HPARAMS:
         value = config.get(name)
@@ -83,12 +95,29 @@ def hparams_summaries(config: dict[str, Any], trial_id: str | None = None) -> li
     """Summary protos: the experiment declaration and this run's session start info."""
     from tensorboard.plugins.hparams import summary_v2 as hp
 
-    experiment = hp.hparams_config_pb(
-        hparams=[hp.HParam(name, description=text) for name, text in HPARAMS],
-        metrics=[hp.Metric(tag, display_name=tag.split("/", 1)[1], description=text)
-                 for tag, _, text in FINAL_METRICS])
     session = hp.hparams_pb(hparams_of(config), trial_id=trial_id, start_time_secs=time.time())
-    return [experiment, session]
+    return [_experiment_summary(), session]
+
+
+def _experiment_summary():
+    """The HParams experiment: its columns and metrics. ``hp.hparams_config_pb`` cannot mark a
+    column ``differs``, and TensorBoard orders and ticks by that mark, so the proto is built here."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+
+    experiment = api_pb2.Experiment(
+        hparam_infos=[api_pb2.HParamInfo(name=name, description=text, differs=name in SHOWN)
+                      for name, text in HPARAMS],
+        metric_infos=[hp.Metric(tag, display_name=tag.split("/", 1)[1], description=text).as_proto()
+                      for tag, _, text in FINAL_METRICS],
+        time_created_secs=time.time())
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=metadata.EXPERIMENT_TAG,
+                      metadata=metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(
+                          experiment=experiment)),
+                      tensor=metadata.NULL_TENSOR)
+    return summary
 
 
 def _session_end_summary():
@@ -117,23 +146,25 @@ class RoundWriter:
         # (and for baselines, which have no switch), and a test F1 measured only in the last round
         # is a single dot that final/test_f1 already shows.
         if config.get("monitor", "val") == "val" or config.get("strategy") != "hybrid":
-            del self.tags["f1/monitor"]
+            del self.tags["F1/monitor"]
         if not config.get("eval_test_every_round"):
-            del self.tags["f1/test"]
+            del self.tags["F1/test"]
         if config.get("strategy") != "hybrid":
-            del self.tags["hybrid/switched"]  # always 0: only the hybrid switches
+            del self.tags["switch/switched"]  # always 0: only the hybrid switches
         if config.get("strategy") != "hybrid" or config.get("monitor") != "agreement":
-            del self.tags["hybrid/kappa"], self.tags["hybrid/signal"]
+            del self.tags["switch/kappa"], self.tags["switch/signal"]
         if write_hparams:
             for summary in hparams_summaries(config, trial_id=Path(log_dir).name):
                 self.writer.file_writer.add_summary(summary)
 
-    def log(self, record: RoundRecord) -> None:
-        """Scalars of one round; null values (ΔF1 in round 0, test F1 mid-run) are skipped."""
-        values = record.to_dict()
-        for tag, field in self.tags.items():
-            if values[field] is not None:
-                self.writer.add_scalar(tag, values[field], global_step=record.round)
+    def log(self, *records: RoundRecord) -> None:
+        """Scalars of rounds (flushed once, so TensorBoard shows them as they arrive); null values
+        (ΔF1 in round 0, test F1 mid-run) are skipped."""
+        for record in records:
+            values = record.to_dict()
+            for tag, field in self.tags.items():
+                if values[field] is not None:
+                    self.writer.add_scalar(tag, values[field], global_step=record.round)
         self.writer.flush()
 
     def finish(self, summary: dict[str, Any]) -> None:
