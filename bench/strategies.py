@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from hal.sweep.flags import parse_list
         from hal.sweep.spec import SweepSpec, checked_run
-        from hal.sweep.tuners import build_grid_tuner, init_ray, prepare_shared
+        from hal.sweep.tuners import grid_tuner, init_ray, prepare_shared
 
         if not args.report_only:
             data_dir = Path(args.data_dir).expanduser().resolve()
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             shared = prepare_shared(runs)
             print(f"benchmark {args.name}: {len(runs)} runs on {', '.join(datasets)}", flush=True)
             started = time.time()
-            results = build_grid_tuner(spec, runs, shared).fit()
+            results = grid_tuner(spec, runs, shared).fit()
             wall = time.time() - started
             if results.errors:
                 print(f"{len(results.errors)} runs failed; see their error.txt", file=sys.stderr)

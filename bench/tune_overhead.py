@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from hal.sweep.spec import load_spec, trial_overrides
-    from hal.sweep.tuners import build_grid_tuner, init_ray, prepare_shared
+    from hal.sweep.tuners import grid_tuner, init_ray, prepare_shared
 
     spec = load_spec(args.config)
     runs = trial_overrides(spec)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         init_ray(None)
         with Sampler() as tune_stats:
             start = time.perf_counter()
-            results = build_grid_tuner(spec, runs, shared).fit()
+            results = grid_tuner(spec, runs, shared).fit()
             tuned = time.perf_counter() - start
         ray.shutdown()
     assert not results.errors, results.errors
