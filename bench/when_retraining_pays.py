@@ -16,6 +16,13 @@ cost of running it alone; ``--verify`` checks one fork against an independent ru
     python bench/when_retraining_pays.py --data-dir ../shared/data                 # TF-IDF, 4 datasets
     python bench/when_retraining_pays.py --data-dir ../shared/data --learner embedding --datasets ag_news,banking77
     python bench/when_retraining_pays.py --report-only                              # tables + plots again
+    python bench/when_retraining_pays.py --data-dir ../shared/data --head lbfgs --stop-set shared \
+        --monitors val,agreement --results results/when_retraining_pays_lbfgs --out docs/when_retraining_pays_lbfgs
+
+``--head`` picks what is trained over the features (``lbfgs``, ``mlp``: trained to a criterion, so
+their warm rounds run to the same criterion and ``--warm-epochs`` does not apply); runs of a head
+other than ``adamw`` are filed under ``<learner>-<head>``. ``--stop-set shared`` makes every run of a
+seed hold out the same stop set, so retrain and the agreement hybrid query the same pool.
 
 Results land in ``results/when_retraining_pays/`` (one folder per run with records.jsonl and
 summary.json, plus ``runs.csv``, appended as units finish so a partial run is usable) and the
@@ -47,10 +54,9 @@ from hal.core.config import make_config  # noqa: E402
 from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
 from hal.core.loop import ActiveLearningLoop  # noqa: E402
 from hal.core.records import read_records, switch_signal, write_records, write_summary  # noqa: E402
-from hal.core.switch import new_trigger  # noqa: E402
+from hal.core.switch import new_trigger, reflag  # noqa: E402
 from hal.data.inputs import prepare  # noqa: E402
 from hal.runs.build import new_loop  # noqa: E402
-from hal.sweep import prefix  # noqa: E402
 
 DATASETS = ("ag_news", "imdb", "jigsaw", "banking77")
 NAMES = {"ag_news": "AG News", "imdb": "IMDb", "jigsaw": "Jigsaw", "banking77": "BANKING77"}
@@ -72,6 +78,8 @@ GRID = {
                  + [("mean", e, 1) for e in (0.05, 0.1, 0.2, 0.3, 0.4)],
 }
 WINDOW = 3
+# How the warm rounds of the heads in this process are described (set in main for a criterion head).
+WARM_ROUNDS = "1-epoch warm rounds"
 OUT_RESULTS = REPO / "results" / "when_retraining_pays"
 OUT_DOCS = REPO / "docs" / "when_retraining_pays"
 RUN_FIELDS = ("dataset", "learner", "seed", "name", "strategy", "monitor", "switch_rule", "epsilon", "k",
@@ -84,21 +92,23 @@ def hybrid_name(monitor: str, rule: str, eps: float, k: int) -> str:
 
 
 def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out: Path,
-             verify: bool = False, warm_epochs: int = 1, monitors: tuple[str, ...] = tuple(GRID)) -> list[dict]:
+             verify: bool = False, warm_epochs: int = 1, monitors: tuple[str, ...] = tuple(GRID),
+             extra: dict | None = None, unit: str | None = None) -> list[dict]:
     """Every configuration of one (dataset, learner, seed); returns one summary row per config.
     ``warm_epochs`` != 1 runs a variant (names end in ``_fe<n>``): the hybrids' and finetune's warm
     rounds get that many epochs; retrain and new_only are not repeated."""
-    base = dict(AL, dataset=dataset, data_dir=data_dir, learner=learner, seed=seed)
+    base = dict(AL, dataset=dataset, data_dir=data_dir, learner=learner, seed=seed, **(extra or {}))
+    unit = unit or learner  # the name runs are filed under (learner, or learner-head)
     rows = []
     suffix = "" if warm_epochs == 1 else f"_fe{warm_epochs}"
 
     def finish(name: str, loop: ActiveLearningLoop) -> None:
         summary = loop.summary()
-        run_dir = out / learner / dataset / f"{name}_s{seed}"
+        run_dir = out / unit / dataset / f"{name}_s{seed}"
         write_records(run_dir, loop.records)
         write_summary(run_dir, summary)
         cfg = loop.cfg
-        rows.append(dict(dataset=dataset, learner=learner, seed=seed, name=name, strategy=cfg.strategy,
+        rows.append(dict(dataset=dataset, learner=unit, seed=seed, name=name, strategy=cfg.strategy,
                          monitor=cfg.monitor, switch_rule=cfg.switch_rule if cfg.strategy == "hybrid" else "",
                          epsilon=cfg.epsilon if cfg.strategy == "hybrid" else np.nan,
                          k=cfg.k if cfg.strategy == "hybrid" else np.nan,
@@ -125,7 +135,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
         if monitor == "val" and warm_epochs == 1:
             finish("retrain", trunk)
         # the trajectory's own records (its signal series), for plots and for replaying other rules
-        write_records(out / learner / dataset / f"trunk_{monitor}_s{seed}", trunk.records)
+        write_records(out / unit / dataset / f"trunk_{monitor}_s{seed}", trunk.records)
         tails: dict[int | None, ActiveLearningLoop] = {}
         for rule, eps, k in grid:
             hcfg = make_config(dict(base, strategy="hybrid", monitor=monitor, switch_rule=rule,
@@ -155,14 +165,15 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
 
 def fork(hcfg, prepared, snapshots: list[dict], trigger) -> ActiveLearningLoop:
     """The hybrid run of ``hcfg``: the trunk's rounds up to the switch, then its own tail
-    (``hal.sweep.prefix``, as shared-prefix sweeps do); never switched, it is the trunk's run."""
+    (``ActiveLearningLoop.continue_from_fork``, as shared-prefix sweeps do); never switched, it is
+    the trunk's run."""
     loop = new_loop(hcfg, prepared)
     s = trigger.switch_round
     if s is None:
         loop.restore(snapshots[-1], check_config=False)
-        loop.state.trigger, loop.state.records = trigger, prefix.reflag(loop.state.records, None)
+        loop.state.trigger, loop.state.records = trigger, reflag(loop.state.records, None)
     else:
-        prefix.start_from_fork(loop, snapshots[s], s, hcfg.strategy)
+        loop.continue_from_fork(snapshots[s], s)
     for _ in loop:
         pass
     return loop
@@ -176,7 +187,7 @@ def label(name: str) -> str:
     if not name.startswith("hybrid_"):
         if name.startswith("finetune_fe"):
             n = name[len("finetune_fe"):]
-            return f"finetune ({n}-epoch warm rounds)"
+            return f"finetune ({n}-epoch warm rounds)" if n != "1" else f"finetune ({WARM_ROUNDS})"
         return {"retrain": "retrain", "new_only": "new_only"}[name]
     _, monitor, rule, eps, k, *warm = name.split("_")
     extra = f", {warm[0][2:]}-epoch warm rounds" if warm else ""
@@ -446,14 +457,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warm-epochs", type=int, default=1, help="variant: epochs of warm rounds (names end in _fe<n>)")
     p.add_argument("--monitors", default=",".join(GRID), help="monitors whose hybrids to run")
     p.add_argument("--tag", default="", help="suffix of this process's runs CSV (parallel processes)")
+    p.add_argument("--head", default="adamw", help="what is trained over the features (see python -m hal run)")
+    p.add_argument("--C", type=float, default=None)
+    p.add_argument("--tol", type=float, default=None)
+    p.add_argument("--max-iter", type=int, default=None)
+    p.add_argument("--stop-set", default="agreement", choices=("agreement", "shared"))
     args = p.parse_args(argv)
+    extra = {k: v for k, v in (("head", args.head), ("C", args.C), ("tol", args.tol), ("max_iter", args.max_iter),
+                               ("stop_set", args.stop_set)) if v is not None}
+    unit = args.learner if args.head == "adamw" else f"{args.learner}-{args.head}"
+    global WARM_ROUNDS
+    if args.head in ("lbfgs", "mlp", "logreg", "sgd"):
+        WARM_ROUNDS = "warm rounds to the criterion"
     results, out = Path(args.results), Path(args.out)
     command = "python bench/when_retraining_pays.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     try:
         if not args.report_only:
             data_dir = str(Path(args.data_dir).expanduser().resolve())
             results.mkdir(parents=True, exist_ok=True)
-            csv = results / ("runs" + ("" if args.learner == "tfidf" else f"_{args.learner}")
+            csv = results / ("runs" + ("" if unit == "tfidf" else f"_{unit}")
                              + (f"_{args.tag}" if args.tag else "") + ".csv")
             done = set()
             for path in results.glob("runs*.csv") if args.warm_epochs == 1 else [csv]:
@@ -465,21 +487,21 @@ def main(argv: list[str] | None = None) -> int:
             # seeds outside, datasets inside: a partial run covers every dataset with fewer seeds
             for seed in seeds:
                 for dataset in args.datasets.split(","):
-                    if (dataset, args.learner, seed) in done:
+                    if (dataset, unit, seed) in done:
                         continue
                     if dataset not in prepared:
                         cfg = make_config(dict(AL, dataset=dataset, data_dir=data_dir,
-                                               learner=args.learner)).resolved()
+                                               learner=args.learner, **extra)).resolved()
                         started = time.time()
                         prepared[dataset] = prepare(cfg)
                         print(f"{dataset}/{args.learner}: prepared in {time.time() - started:.0f}s", flush=True)
                     started = time.time()
                     rows = run_unit(dataset, args.learner, seed, prepared[dataset], data_dir, results,
                                     args.verify and seed == seeds[0], args.warm_epochs,
-                                    tuple(args.monitors.split(",")))
+                                    tuple(args.monitors.split(",")), extra, unit)
                     frame = pd.DataFrame(rows, columns=list(RUN_FIELDS))
                     frame.to_csv(csv, mode="a", header=not csv.exists(), index=False)
-                    print(f"{dataset}/{args.learner} seed {seed}: {len(rows)} configurations in "
+                    print(f"{dataset}/{unit} seed {seed}: {len(rows)} configurations in "
                           f"{time.time() - started:.0f}s", flush=True)
     except HalError as exc:
         sys.stderr.write(f"when_retraining_pays.py: error: {exc}\n")

@@ -146,3 +146,22 @@ def test_unwritable_out_and_existing_results(tmp_path):
     assert hal("run", *FAST, "--out", str(out)).returncode == 0
     again = hal("run", *FAST, "--out", str(out))
     assert again.returncode == 2 and "already holds a finished run" in again.stderr
+    assert "--restart" in again.stderr
+    first = (out / "records.jsonl").read_text()
+    redone = hal("run", *FAST, "--seed", "5", "--out", str(out), "--restart")  # discards the finished run
+    assert redone.returncode == 0, redone.stderr
+    assert json.loads((out / "summary.json").read_text())["seed"] == 5
+    assert (out / "records.jsonl").read_text() != first
+    assert len([p for p in out.iterdir() if p.name.startswith("events.out.tfevents")]) == 1
+
+
+def test_without_torch_one_line_names_the_install_commands(capsys, monkeypatch, tmp_path):
+    from hal.core import requirements
+    from hal.runs.cli import main
+
+    monkeypatch.setattr(requirements, "torch_installed", lambda: False)
+    code = main(["run", *FAST, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in err
+    assert not (tmp_path / "x").exists()

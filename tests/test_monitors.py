@@ -80,11 +80,32 @@ def test_cohen_kappa_matches_sklearn_and_is_defined_for_constant_predictions():
     assert cohen_kappa([0, 0, 0], [1, 1, 1]) == 0.0
 
 
-def test_multilabel_agreement_averages_the_per_label_kappa():
+def test_multilabel_agreement_pools_every_label_decision():
     prev = np.array([[1, 0], [0, 0], [1, 1], [0, 1]])
     cur = np.array([[1, 0], [1, 0], [1, 1], [0, 1]])
-    expected = (cohen_kappa_score(prev[:, 0], cur[:, 0]) + 1.0) / 2
+    expected = cohen_kappa_score(prev.ravel(), cur.ravel())
     assert prediction_agreement(prev, cur, multilabel=True) == pytest.approx(expected)
+
+
+def test_one_flipped_rare_label_barely_moves_multilabel_agreement():
+    """1,000 stop examples × 3 labels; a rare label goes from 0 to 1 positive: 1 decision of 3,000
+    changed. The mean of per-label κ made that 1 − κ 0.33 (above the default ε 0.3); pooled it is
+    0.001, while a real change on every label still registers in proportion."""
+    rng = np.random.default_rng(0)
+    prev = np.zeros((1000, 3), dtype=np.int64)
+    prev[:, 0] = rng.random(1000) < 0.4
+    prev[:, 1] = rng.random(1000) < 0.2
+    cur = prev.copy()
+    cur[7, 2] = 1
+    per_label = np.mean([cohen_kappa(prev[:, j], cur[:, j]) for j in range(3)])
+    assert 1 - per_label == pytest.approx(1 / 3)
+    assert 1 - prediction_agreement(prev, cur, multilabel=True) == pytest.approx(0.001, abs=5e-4)
+    changed = [prev.copy() for _ in range(3)]
+    for fraction, c in zip((0.02, 0.1, 0.2), changed):
+        flip = rng.random(c.shape) < fraction
+        c[flip] = 1 - c[flip]
+    signals = [1 - prediction_agreement(prev, c, multilabel=True) for c in changed]
+    assert signals == sorted(signals) and signals[0] > 0.02  # monotone in the change
 
 
 def test_agreement_monitor_switch_rounds_on_a_scripted_prediction_sequence(prepared):

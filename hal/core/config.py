@@ -2,11 +2,15 @@
 
 Loadable from YAML, overridable from the command line (``--query-size 16``) or a sweep's param
 space (``{"query_size": 16}``). Validation happens up front so a bad value fails before any work.
+
+Over 300 lines: the fields with their ranges, and the checks and conversions from YAML and
+command-line strings that every entry point uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import os
 from dataclasses import dataclass, fields
@@ -15,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hal.core.errors import HalError
+from hal.core.errors import HalError, shown
 from hal.core.paths import is_dir
 from hal.core.switch import DEFAULT_EPSILONS, SWITCH_RULES
 from hal.core.yaml_input import load_yaml
@@ -24,6 +28,15 @@ STRATEGIES = ("retrain", "finetune", "new_only", "hybrid")
 LEARNERS = ("tfidf", "embedding", "transformer")
 QUERY_STRATEGIES = ("random", "entropy", "margin", "least_confidence")
 MONITORS = ("val", "holdout", "agreement")
+# What is trained over fixed features (``tfidf``/``embedding`` learners): ``adamw`` the torch head
+# (linear, or --hidden-size MLP) for a fixed number of epochs; ``lbfgs`` a linear head by
+# full-batch L-BFGS to a gradient tolerance; ``mlp`` a one-hidden-layer head by AdamW until its
+# training loss is below --tol; the rest scikit-learn estimators (``hal.learners.sklearn_head``).
+HEADS = ("adamw", "lbfgs", "mlp", "logreg", "linearsvc", "sgd")
+SKLEARN_HEADS = ("logreg", "linearsvc", "sgd")
+# Which runs hold out the unlabeled stop set: only the ``agreement`` monitor's (its own need), or
+# every run (``shared``: all strategies and monitors of one seed then query the same pool).
+STOP_SETS = ("agreement", "shared")
 DEVICES = ("auto", "cpu", "cuda")
 NAMED_DATASETS = ("synthetic", "ag_news", "imdb", "jigsaw", "banking77")
 
@@ -38,6 +51,15 @@ DEFAULT_LRS = {"transformer": 2e-5, "tfidf": 1e-2, "embedding": 1e-2}
 # retraining and over-fit the old examples (docs/benchmark.md measures both). `finetune` and
 # `new_only` keep DESIGN.md's default, finetune_epochs = epochs.
 HYBRID_FINETUNE_EPOCHS = 1
+
+# Defaults of the heads trained to a criterion (``None`` settings; scikit-learn heads keep their
+# estimator's own defaults). lbfgs: C as in scikit-learn's LogisticRegression; tol relative to the
+# largest gradient entry at zero weights. mlp: tol is the training-loss target, max_iter the epoch
+# cap. docs/benchmark.md measured them.
+HEAD_DEFAULTS = {"lbfgs": {"C": 100.0, "tol": 1e-2, "max_iter": 500},
+                 "mlp": {"tol": 0.03, "max_iter": 200}}
+MLP_HIDDEN_SIZE = 512
+MLP_LR = 1e-3
 
 # Largest sizes that still fit one machine: past these a run would not fit memory or could never
 # be served by a pool, so they are typos (``--batch-size 1600000``), not experiments.
@@ -100,6 +122,9 @@ RANGES: dict[str, Range] = {
     "holdout_fraction": Range(0, 1, open_low=True, open_high=True),
     "switch_window": Range(1, MAX_REPEATS),
     "stop_set_size": Range(1, MAX_COUNT),
+    "C": Range(0, 1e12, open_low=True, note="inverse L2 strength, as scikit-learn's C"),
+    "tol": Range(0, 1, open_low=True),
+    "max_iter": Range(1, MAX_REPEATS),
     "pool_subset": Range(0, MAX_COUNT, note="0 = whole pool"),
     "initial_size": Range(1, MAX_COUNT),
     "query_size": Range(1, MAX_COUNT),
@@ -128,6 +153,10 @@ class RunConfig:
     learner: str = "tfidf"
     model: str | None = None
     hidden_size: int = 0
+    head: str = "adamw"
+    C: float | None = None
+    tol: float | None = None
+    max_iter: int | None = None
     tfidf_max_features: int = 20000
     max_length: int = 128
     cache_dir: str | None = None
@@ -152,6 +181,7 @@ class RunConfig:
     switch_rule: str = "abs"
     switch_window: int = 3
     stop_set_size: int = 1000
+    stop_set: str = "agreement"
     # active learning
     query_strategy: str = "entropy"
     pool_subset: int = 0
@@ -166,8 +196,13 @@ class RunConfig:
         out = dataclasses.replace(self)
         if out.model is None and out.learner in DEFAULT_MODELS:
             out.model = DEFAULT_MODELS[out.learner]
+        for name, value in HEAD_DEFAULTS.get(out.head, {}).items():
+            if getattr(out, name) is None:
+                setattr(out, name, value)
+        if out.head == "mlp" and out.hidden_size == 0:
+            out.hidden_size = MLP_HIDDEN_SIZE
         if out.lr is None:
-            out.lr = DEFAULT_LRS.get(out.learner, 1e-2)
+            out.lr = MLP_LR if out.head == "mlp" else DEFAULT_LRS.get(out.learner, 1e-2)
         if out.finetune_lr is None:
             out.finetune_lr = out.lr
         if out.epsilon is None:
@@ -192,9 +227,16 @@ class RunConfig:
         _one_of("monitor", self.monitor, MONITORS)
         _one_of("switch_rule", self.switch_rule, SWITCH_RULES)
         _one_of("device", self.device, DEVICES)
+        _one_of("head", self.head, HEADS)
+        _one_of("stop_set", self.stop_set, STOP_SETS)
         if not self.dataset:
             raise HalError("dataset is empty: pass --dataset NAME (one of "
                            f"{', '.join(NAMED_DATASETS)}) or a directory with train/test files")
+        for name, kind in FIELD_TYPES.items():
+            value = getattr(self, name)
+            if kind.startswith("str") and isinstance(value, str) and has_control_character(value):
+                raise HalError(f"{name} {shown(value)} holds a control character (NUL, newline, "
+                               f"tab, ...): set --{name.replace('_', '-')} to plain text")
         for name in FIELD_TYPES:
             _check_number(name, getattr(self, name))
         if self.monitor == "holdout":
@@ -203,15 +245,36 @@ class RunConfig:
                    "holds back no example: raise --query-size or --holdout-fraction")
         _check(self.val_size < 1 or float(self.val_size).is_integer(),
                f"val_size must be a fraction in (0, 1) or a whole count, got {self.val_size}")
-        if self.learner == "tfidf" and self.hidden_size:
-            weights = self.tfidf_max_features * self.hidden_size
+        hidden = self.hidden_size or (MLP_HIDDEN_SIZE if self.head == "mlp" else 0)
+        if self.learner == "tfidf" and hidden:
+            weights = self.tfidf_max_features * hidden
             _check(weights <= MAX_HEAD_WEIGHTS,
-                   f"tfidf_max_features {self.tfidf_max_features} x hidden_size {self.hidden_size} "
+                   f"tfidf_max_features {self.tfidf_max_features} x hidden_size {hidden} "
                    f"= {weights:,} head weights do not fit in memory (at most {MAX_HEAD_WEIGHTS:,}): "
                    "lower --tfidf-max-features or --hidden-size")
+        self._check_head()
         if self.multilabel and self.dataset != "jigsaw":
             raise HalError("multilabel is only available for --dataset jigsaw")
         return self
+
+    def _check_head(self) -> None:
+        """Settings of one head given to another are typos, not experiments: refuse them."""
+        if self.learner == "transformer" and self.head != "adamw":
+            raise HalError(f"head {self.head!r} trains over fixed features: use --learner tfidf or "
+                           "embedding (the transformer learner trains with --head adamw)")
+        takes = {"C": ("lbfgs", "logreg", "linearsvc"), "tol": ("lbfgs", "mlp", *SKLEARN_HEADS),
+                 "max_iter": ("lbfgs", "mlp", *SKLEARN_HEADS), "hidden_size": ("adamw", "mlp")}
+        for name, heads in takes.items():
+            if getattr(self, name) not in (None, 0) and self.head not in heads:
+                raise HalError(f"--{name.replace('_', '-')} does not apply to --head {self.head}: "
+                               f"it sets heads {', '.join(heads)}")
+        if self.head == "linearsvc" and self.strategy != "retrain":
+            raise HalError(f"--head linearsvc cannot warm-start (LinearSVC has no warm_start or "
+                           f"partial_fit), which --strategy {self.strategy} needs: use --strategy "
+                           "retrain, or --head logreg, sgd or lbfgs")
+        if self.multilabel and self.head in SKLEARN_HEADS:
+            raise HalError(f"--head {self.head} is single-label: drop --multilabel or use --head "
+                           "lbfgs, mlp or adamw")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (what summaries and sweeps record)."""
@@ -219,8 +282,14 @@ class RunConfig:
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise HalError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise HalError(f"unknown {name} {shown(value)}: choose one of {', '.join(allowed)}")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a C0/C1 control character (NUL, newline, tab, escape, ...): never
+    part of a name or a path a user meant to type."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -236,25 +305,60 @@ def _check_number(name: str, value: Any) -> None:
         return
     flag = "--" + name.replace("_", "-")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise HalError(f"{name} must be {'an integer' if base == 'int' else 'a number'}, got {value!r}: "
-                       f"set {flag} to a number")
+        raise HalError(f"{name} must be {'an integer' if base == 'int' else 'a number'}, got "
+                       f"{shown(value)}: set {flag} to a number")
     if not math.isfinite(value):
         raise HalError(f"{name} must be a finite number, got {value}: set {flag} to a number in "
                        f"{RANGES.get(name, 'range')}")
     if base == "int" and not float(value).is_integer():
-        raise HalError(f"{name} must be a whole number, got {value}: set {flag} to an integer")
+        raise HalError(f"{name} must be a whole number, got {shown(value)}: set {flag} to an integer")
     allowed = RANGES.get(name)
     if allowed is not None and value not in allowed:
-        raise HalError(f"{name} must be in {allowed}, got {value}: set {flag} in that range")
+        raise HalError(f"{name} must be in {allowed}, got {shown(value)}: set {flag} in that range")
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
 
 
+# What each kind of value is called in messages.
+KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "text"}
+_TEXT_TYPES = (str, int, float, np.integer, np.floating, datetime.date)  # date: YAML's 2024-01-31
+
+
+def convert(value: Any, kind: str) -> Any:
+    """``value`` (from YAML, a CLI string or a Tune sample) as a ``kind`` of ``KIND_NAMES``, the
+    one rule for every setting of a run or a sweep; ``ValueError`` if it is not one.
+
+    Numeric strings are numbers ("7" for an integer; "1e-9" for a number: YAML 1.1 reads 1e-9
+    without a dot as a string); a whole float is an integer (3.0); booleans are never numbers
+    and numbers never booleans; lists and mappings are never a single value; ``None`` is not a
+    value (callers decide what empty means)."""
+    if value is None:
+        raise ValueError(value)
+    if kind == "bool":
+        return _to_bool(value)
+    # YAML ``k: true`` is a bool, and Python's bool is an int: refuse, never read it as 1.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _TEXT_TYPES):
+        raise ValueError(value)
+    if kind == "int":
+        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+            raise ValueError(value)
+        if isinstance(value, str) and not value.strip().lstrip("-+").isdigit():
+            raise ValueError(value)
+        if isinstance(value, datetime.date):
+            raise ValueError(value)
+        return int(value)
+    if kind == "float":
+        if isinstance(value, datetime.date):
+            raise ValueError(value)
+        return float(value)  # "inf" and "nan" parse; validate() rejects them with a range
+    return str(value)
+
+
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML, a CLI string or a Tune sample) to the field's type."""
     if name not in FIELD_TYPES:
-        raise HalError(f"unknown config key {name!r}: valid keys are {', '.join(FIELD_TYPES)}")
+        raise HalError(f"unknown config key {shown(name)}: valid keys are {', '.join(FIELD_TYPES)}")
     kind = FIELD_TYPES[name]
     if value is None:
         if "None" in kind:
@@ -262,23 +366,9 @@ def coerce(name: str, value: Any) -> Any:
         raise HalError(f"config key {name!r} cannot be empty")
     base = kind.replace(" | None", "")
     try:
-        if base == "bool":
-            return _to_bool(value)
-        # YAML ``k: true`` is a bool, and Python's bool is an int: refuse, never read it as 1.
-        if isinstance(value, (bool, np.bool_)) or isinstance(value, (list, tuple, dict, set)):
-            raise ValueError(value)
-        if base == "int":
-            if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-                raise ValueError(value)
-            if isinstance(value, str) and not value.strip().lstrip("-+").isdigit():
-                raise ValueError(value)
-            return int(value)
-        if base == "float":
-            return float(value)  # "inf" and "nan" parse; validate() rejects them with a range
-        return str(value)
+        return convert(value, base)
     except (TypeError, ValueError, OverflowError):
-        what = {"bool": "true or false", "int": "an integer", "float": "a number"}.get(base, "text")
-        raise HalError(f"config key {name!r} expects {what}, got {value!r}") from None
+        raise HalError(f"config key {name!r} expects {KIND_NAMES[base]}, got {shown(value)}") from None
 
 
 def _to_bool(value: Any) -> bool:

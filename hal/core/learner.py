@@ -10,12 +10,15 @@ import numpy as np
 
 @dataclass
 class FitResult:
-    """What one call of ``fit`` cost: wall seconds, examples processed (epochs x examples)."""
+    """What one call of ``fit`` cost: wall seconds, examples processed (passes x examples), the
+    passes made (epochs, or full-batch evaluations), the final training loss, and whether a head
+    trained to a criterion met it (``None`` for a fixed epoch budget)."""
 
     seconds: float
     samples: int
     epochs_run: int
     final_loss: float
+    converged: bool | None = None
 
 
 class Learner(Protocol):

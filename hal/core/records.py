@@ -48,7 +48,11 @@ class RoundRecord:
     signal: float | None = None
     monitor_size: int = 0
     held_out: int = 0
+    # passes over the training examples this round (epochs; function evaluations of a full-batch
+    # solver; a scikit-learn estimator's n_iter_), and whether the head's stopping criterion was
+    # met (1) or its cap hit (0); null for a fixed epoch budget
     epochs_run: int = 0
+    fit_converged: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +110,7 @@ def summarize(records: list[RoundRecord], config: dict[str, Any]) -> dict[str, A
         "total_train_samples": last.cum_train_samples,
         "aulc": aulc([r.labeled for r in records], [r.val_f1 for r in records]),
         "final_labeled": last.labeled,
+        "total_passes": sum(r.epochs_run for r in records),
     }
 
 

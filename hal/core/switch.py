@@ -3,6 +3,7 @@ the run switches (one way) from retraining to fine-tuning. Exact semantics in DE
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
@@ -90,3 +91,10 @@ def replay(trigger: SwitchTrigger, records: Iterable["RoundRecord | dict[str, An
         r = record if isinstance(record, dict) else record.to_dict()
         trigger.update(r["round"], switch_signal(r))
     return trigger
+
+
+def reflag(records: list["RoundRecord"], switch_round: int | None) -> list["RoundRecord"]:
+    """A retrain run's records as the hybrid that switched after ``switch_round`` wrote them:
+    identical but for ``switched``, 1 from the round the switch was decided."""
+    return [dataclasses.replace(r, switched=int(switch_round is not None and r.round >= switch_round))
+            for r in records]

@@ -41,6 +41,10 @@ class TorchLearner(ABC):
     weight_decay: float = 0.0
     batch_size: int = 16
     eval_batch_size: int = 256
+    # A head trained to a criterion (``hal.learners.head.MlpHeadLearner``) stops once the epoch's
+    # training loss is at or below ``loss_target`` and keeps its learning rate constant; ``None``
+    # is a fixed epoch budget with linear decay.
+    loss_target: float | None = None
 
     def _remember_initial_weights(self) -> None:
         self._initial_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
@@ -88,7 +92,8 @@ class TorchLearner(ABC):
             patience: int = 0) -> FitResult:
         """Train on ``idx`` with labels ``y`` for up to ``epochs`` epochs with a fresh AdamW and
         linear decay. With ``patience`` > 0 stop once the epoch's training loss has not improved
-        by 1% for that many epochs. Only the training itself is timed."""
+        by 1% for that many epochs; with ``loss_target`` (constant learning rate) once it is at or
+        below the target. Only the training itself is timed."""
         idx = np.asarray(idx)
         if len(idx) == 0:
             return FitResult(0.0, 0, 0, float("nan"))
@@ -96,11 +101,14 @@ class TorchLearner(ABC):
         generator = torch.Generator().manual_seed(seed)
         optimizer = self.make_optimizer(lr)
         steps = epochs * ((len(idx) + self.batch_size - 1) // self.batch_size)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+        decay = self.loss_target is None
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: max(0.0, 1.0 - s / steps) if decay else 1.0)
         self.model.train()
         synchronize(self.device)
         start = time.perf_counter()
         samples, best, stale, epoch_loss, epochs_run = 0, float("inf"), 0, float("nan"), 0
+        stopped = False
         for _ in range(epochs):
             total = torch.zeros((), device=self.device)
             for inputs, targets in self.batches(idx, y, self.batch_size, generator):
@@ -113,15 +121,20 @@ class TorchLearner(ABC):
                 samples += len(targets)
             epochs_run += 1
             epoch_loss = float(total) / len(idx)
+            if self.loss_target is not None and epoch_loss <= self.loss_target:
+                stopped = True
+                break
             if patience:
                 if epoch_loss < best * 0.99:
                     best, stale = epoch_loss, 0
                 else:
                     stale += 1
                     if stale >= patience:
+                        stopped = True
                         break
         synchronize(self.device)
-        return FitResult(time.perf_counter() - start, samples, epochs_run, epoch_loss)
+        return FitResult(time.perf_counter() - start, samples, epochs_run, epoch_loss,
+                         converged=stopped if self.loss_target is not None else None)
 
     @torch.no_grad()
     def predict_proba(self, idx: np.ndarray) -> np.ndarray:

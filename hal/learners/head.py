@@ -1,7 +1,9 @@
 """A trainable head (linear, or a one-hidden-layer MLP) in torch over fixed features.
 
 Used by the ``tfidf`` learner (sparse TF-IDF rows) and the ``embedding`` learner (dense frozen
-encoder embeddings). Same reset / fit / predict semantics as the transformer learner.
+encoder embeddings): ``HeadLearner`` for a fixed epoch budget (``--head adamw``),
+``MlpHeadLearner`` trained to a loss criterion (``--head mlp``). Same reset / fit / predict
+semantics as the transformer learner.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from hal.core.device import resolve_device
+from hal.core.learner import FitResult
 from hal.learners.base import TorchLearner
 
 
@@ -83,3 +86,26 @@ class HeadLearner(TorchLearner):
         weight = first.weight.detach().cpu().numpy()
         hidden = torch.from_numpy(np.asarray(inputs @ weight.T)).to(self.device) + first.bias.detach()
         return hidden if first is self.model else self.model[1:](hidden)
+
+
+class MlpHeadLearner(HeadLearner):
+    """The ``mlp`` head: one hidden layer over fixed features, trained to a criterion rather than
+    for a fixed budget. Every fit runs minibatch AdamW at a constant learning rate until the
+    epoch's mean training loss is at or below ``loss_target``, or has not fallen by 1% for
+    ``PLATEAU`` epochs, or ``max_epochs`` epochs have run. Not convex: a warm start and a retrain
+    can end in different places, as for a transformer."""
+
+    PLATEAU = 3
+
+    def __init__(self, features: sp.csr_matrix | np.ndarray, num_outputs: int, *, multilabel: bool,
+                 hidden_size: int, seed: int, batch_size: int, weight_decay: float,
+                 loss_target: float, max_epochs: int, device: str = "cpu") -> None:
+        super().__init__(features, num_outputs, multilabel=multilabel, hidden_size=hidden_size,
+                         seed=seed, batch_size=batch_size, weight_decay=weight_decay, device=device)
+        self.loss_target = loss_target
+        self.max_epochs = max_epochs
+
+    def fit(self, idx: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int,
+            patience: int = 0) -> FitResult:
+        """Train to the criterion (the loop's epoch budget and patience do not apply)."""
+        return super().fit(idx, y, self.max_epochs, lr, seed, patience=self.PLATEAU)

@@ -1,4 +1,8 @@
-"""``python -m hal run``: one active-learning run from a YAML config and/or flags, no Ray needed."""
+"""``python -m hal run``: one active-learning run from a YAML config and/or flags, no Ray needed.
+
+Over 300 lines because the command's flags, its rules for the output folder (resume, restart,
+lock, unwritable paths) and its messages are read together; the run itself is ``hal.runs.build``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from hal.core.config import RunConfig, config_from_yaml, make_config
 from hal.core.errors import EXIT_USAGE, HalError, OneLineParser
 from hal.core.paths import path_error, readable_dir, writable_dir
 from hal.core.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord
+from hal.core.requirements import require_torch
+from hal.runs.lock import folder_lock
 
 FIELD_HELP = {
     "dataset": "synthetic, ag_news, imdb, jigsaw, banking77, or a directory with train/test .parquet/.csv",
@@ -43,7 +49,15 @@ FIELD_HELP = {
     "shrink": "warm start: scale previous weights by this (shrink-and-perturb)",
     "perturb": "warm start: add this times a freshly initialised model's weights",
     "replay_fraction": "finetune rounds replay this fraction of the earlier labeled set",
-    "hidden_size": "heads: hidden units of the MLP head (0 = linear)",
+    "hidden_size": "heads: hidden units of the MLP head (0 = linear; --head mlp: 0 = 512)",
+    "head": "what is trained over tfidf/embedding features: adamw (fixed --epochs) | lbfgs (linear, "
+            "to --tol) | mlp (to a loss --tol) | logreg | linearsvc | sgd (scikit-learn)",
+    "C": "lbfgs, logreg, linearsvc: inverse L2 strength, as scikit-learn's C (lbfgs default 100)",
+    "tol": "lbfgs: gradient tolerance relative to zero weights (1e-2); mlp: training-loss target "
+           "(0.03); scikit-learn heads: the estimator's tol",
+    "max_iter": "lbfgs: iteration cap (500); mlp: epoch cap (200); scikit-learn heads: the estimator's",
+    "stop_set": "agreement: only the agreement monitor holds out the stop set | shared: every run does "
+                "(runs of one seed query the same pool)",
     "device": "auto | cpu | cuda",
 }
 
@@ -78,11 +92,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output directory (default: runs/<dataset>-<strategy>-<time>)")
     run.add_argument("--resume", action="store_true", help="continue the unfinished run in --out")
     run.add_argument("--restart", action="store_true",
-                     help="discard the unfinished run in --out (its records.jsonl, checkpoint.pt and "
-                          "TensorBoard events) and start it over, e.g. after a damaged checkpoint")
+                     help="discard the run in --out, unfinished or finished (its records.jsonl, "
+                          "summary.json, checkpoint.pt and TensorBoard events), and start it over, "
+                          "e.g. after a damaged checkpoint")
     run.add_argument("--quiet", action="store_true", help="no per-round lines")
     add_config_flags(run)
+    export = sub.add_parser("export-split", help="write a run's split, initial set and stop set as JSON",
+                            description="Write the pool, validation and test rows, the seeded initial "
+                                        "set and the stop set (with --stop-set shared or --monitor "
+                                        "agreement) of a run of these settings, and the labels, to "
+                                        "one JSON file: what another tool needs to run the same job.")
+    export.add_argument("--config", help="YAML file of run settings; flags override it")
+    export.add_argument("--out", required=True, help="JSON file to write")
+    add_config_flags(export)
     return parser
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``export-split``: load the dataset and write the indices of a run of these settings."""
+    from hal.data.datasets import load_corpus
+    from hal.runs.export_split import write_split
+
+    overrides = config_overrides(args)
+    cfg = (config_from_yaml(args.config, overrides) if args.config else make_config(overrides)).resolved()
+    out = Path(args.out).expanduser()
+    if out.is_dir():
+        raise HalError(f"--out {str(out)!r} is a folder: pass the JSON file to write")
+    corpus = load_corpus(cfg)
+    try:
+        record = write_split(cfg, corpus, out)
+    except OSError as exc:
+        raise path_error("--out", out, exc, "choose a file you can write") from None
+    print(f"{corpus.name} seed {cfg.seed}: pool {len(record['pool'])}, val {len(record['val'])}, "
+          f"test {len(record['test'])}, initial {len(record['initial'])}, stop set "
+          f"{len(record['stop_set'])} -> {out}")
+    return 0
 
 
 def format_record(r: RoundRecord, monitor: str = "val") -> str:
@@ -100,7 +144,8 @@ def format_record(r: RoundRecord, monitor: str = "val") -> str:
 def prepare_out_dir(out: Path, resume: bool, restart: bool = False) -> None:
     """Refuse to overwrite results; check the directory is readable and writable before any work.
 
-    ``resume`` continues an unfinished run (its checkpoint must load); ``restart`` discards one.
+    ``resume`` continues an unfinished run (its checkpoint must load); ``restart`` discards a
+    run, finished or not. The caller holds the folder's lock.
     """
     if resume and restart:
         raise HalError("--resume and --restart exclude each other: --resume continues the run in "
@@ -109,7 +154,11 @@ def prepare_out_dir(out: Path, resume: bool, restart: bool = False) -> None:
     _check_out_path(out, fix)
     has_ckpt = (out / CHECKPOINT_FILE).exists()
     if (out / SUMMARY_FILE).exists():
-        raise HalError(f"--out {out} already holds a finished run: choose another --out or delete it")
+        if not restart:
+            raise HalError(f"--out {out} already holds a finished run: choose another --out, or "
+                           "pass --restart to discard it and run again")
+        discard_run(out)
+        has_ckpt = False
     if resume and not has_ckpt:
         raise HalError(f"--resume: {out} has no checkpoint.pt to continue from: drop --resume to start anew")
     if resume:
@@ -136,15 +185,16 @@ def _check_out_path(out: Path, fix: str) -> None:
 
 
 def discard_run(out: Path) -> None:
-    """Delete the files an unfinished run wrote in ``out`` (and only those), for ``--restart``."""
-    names = (CHECKPOINT_FILE, f".{CHECKPOINT_FILE}.tmp", RECORDS_FILE)
+    """Delete the files a run wrote in ``out`` (and only those), for ``--restart``. The summary
+    goes first: without it the folder no longer looks finished if a later delete fails."""
+    names = (SUMMARY_FILE, CHECKPOINT_FILE, f".{CHECKPOINT_FILE}.tmp", RECORDS_FILE)
     doomed = [out / n for n in names] + sorted(out.glob("events.out.tfevents.*"))
     try:
         for path in doomed:
             path.unlink(missing_ok=True)
     except OSError as exc:
-        raise path_error("--out", out, exc, "delete its records.jsonl and checkpoint.pt by hand or "
-                         "choose another --out") from None
+        raise path_error("--out", out, exc, "delete its summary.json, records.jsonl and checkpoint.pt "
+                         "by hand or choose another --out") from None
 
 
 def check_inputs(cfg: RunConfig) -> None:
@@ -160,6 +210,7 @@ def check_inputs(cfg: RunConfig) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """``run``: resolve the config and the output directory, then run."""
+    require_torch()  # torch is the user's choice of build, not a pip requirement (setup.cfg)
     overrides = config_overrides(args)
     cfg = config_from_yaml(args.config, overrides) if args.config else make_config(overrides)
     cfg = cfg.resolved()
@@ -167,9 +218,12 @@ def run_command(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{Path(cfg.dataset).name}-{cfg.strategy}-{stamp}").expanduser()
     created = not os.path.lexists(out)
-    prepare_out_dir(out, args.resume, args.restart)
+    _check_out_path(out, "choose another --out, or fix the folder's permissions")
     try:
-        return _run(cfg, out, args)
+        # One writer per --out: taken before any file in it is read or written, held to the end.
+        with folder_lock(out, what="run", flag="--out"):
+            prepare_out_dir(out, args.resume, args.restart)
+            return _run(cfg, out, args)
     except BaseException:
         if created:
             _remove_if_empty(out)  # a failure before the first round leaves nothing behind
@@ -206,12 +260,12 @@ def _run(cfg: RunConfig, out: Path, args: argparse.Namespace) -> int:
         files = RunFiles(out, cfg.to_dict(), fresh=not args.resume)
     for record in loop:
         with _writing(out, loop):
-            files.round(loop, record)
+            files.round(loop.records, record)
             loop.save(out)
         if not args.quiet:
             print(format_record(record, cfg.monitor), flush=True)
     with _writing(out, loop):
-        summary = files.finish(loop)
+        summary = files.finish(loop.summary())
     switch = summary["switch_round"]
     print(f"done: final test F1 {summary['final_test_f1']:.4f}, AULC {summary['aulc']:.4f}, "
           f"train {summary['total_train_time_s']:.1f}s / {summary['total_train_samples']} samples"
@@ -250,12 +304,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return run_command(args)
+        return export_command(args) if args.command == "export-split" else run_command(args)
     except HalError as exc:
         sys.stderr.write(f"hal: error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        sys.stderr.write(_interrupted_message(args) + "\n")
+        sys.stderr.write(("hal: interrupted" if args.command == "export-split"
+                          else _interrupted_message(args)) + "\n")
         return 130
 
 
