@@ -102,7 +102,6 @@ def hparams_summaries(config: dict[str, Any], trial_id: str | None = None) -> li
 def _experiment_summary():
     """The HParams experiment: its columns and metrics. ``hp.hparams_config_pb`` cannot mark a
     column ``differs``, and TensorBoard orders and ticks by that mark, so the proto is built here."""
-    from tensorboard.compat.proto import summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
     from tensorboard.plugins.hparams import summary_v2 as hp
 
@@ -112,25 +111,24 @@ def _experiment_summary():
         metric_infos=[hp.Metric(tag, display_name=tag.split("/", 1)[1], description=text).as_proto()
                       for tag, _, text in FINAL_METRICS],
         time_created_secs=time.time())
-    summary = summary_pb2.Summary()
-    summary.value.add(tag=metadata.EXPERIMENT_TAG,
-                      metadata=metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(
-                          experiment=experiment)),
-                      tensor=metadata.NULL_TENSOR)
-    return summary
+    return _hparams_summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
 
 
 def _session_end_summary():
     """Marks the session finished (the HParams tab shows its status)."""
-    from tensorboard.compat.proto import summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
     info = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
+    return _hparams_summary(metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=info))
+
+
+def _hparams_summary(tag: str, data):
+    """A summary holding one HParams plugin message under ``tag``."""
+    from tensorboard.compat.proto import summary_pb2
+    from tensorboard.plugins.hparams import metadata
+
     summary = summary_pb2.Summary()
-    summary.value.add(tag=metadata.SESSION_END_INFO_TAG,
-                      metadata=metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(
-                          session_end_info=info)),
-                      tensor=metadata.NULL_TENSOR)
+    summary.value.add(tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR)
     return summary
 
 
