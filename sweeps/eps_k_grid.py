@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         with folder_lock(experiment_path(spec), what="sweep", flag="--name") if "://" not in spec.storage_path \
                 else contextlib.nullcontext():
             session.begin()
-            searcher = grid_searcher(spec, runs, args.share_prefix, session.storage)
+            searcher = grid_searcher(runs, args.share_prefix, session.storage)
             done = len(session.before.finished)
             print(f"sweep {spec.name}: {len(runs)} configurations"
                   + (", hybrids sharing retrain prefixes" if args.share_prefix else ", independent trials")

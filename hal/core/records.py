@@ -142,7 +142,11 @@ def write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(Path(out_dir) / SUMMARY_FILE, json.dumps(_clean(summary), indent=2) + "\n")
 
 
+def parse_records(text: str) -> list[dict[str, Any]]:
+    """JSON Lines (what ``records_text`` writes) back as a list of dicts; blank lines skipped."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def read_records(path: Path) -> list[dict[str, Any]]:
     """Read a ``records.jsonl`` back as a list of dicts."""
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return parse_records(Path(path).read_text())

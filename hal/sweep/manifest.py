@@ -13,7 +13,7 @@ from typing import Any
 
 from hal import __version__
 from hal.core.errors import HalError
-from hal.core.records import RECORDS_FILE, SUMMARY_FILE
+from hal.core.records import RECORDS_FILE, SUMMARY_FILE, parse_records
 from hal.sweep.plan import PLAN_FILE, PLAN_KEY
 from hal.sweep.storage import Storage
 
@@ -81,8 +81,8 @@ def finished_run(storage: Storage, name: str) -> dict[str, Any] | None:
     folder = storage.path(name)
     try:
         summary = json.loads(storage.read_text(f"{folder}/{SUMMARY_FILE}"))
-        lines = [line for line in storage.read_text(f"{folder}/{RECORDS_FILE}").splitlines() if line.strip()]
-        if [json.loads(line)["round"] for line in lines] != list(range(int(summary["rounds"]))):
+        records = parse_records(storage.read_text(f"{folder}/{RECORDS_FILE}"))
+        if [record["round"] for record in records] != list(range(int(summary["rounds"]))):
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -50,6 +50,10 @@ class _PlanQueue:
     def __len__(self) -> int:
         return len(self._heap)
 
+    def plans(self) -> list[TrialPlan]:
+        """The queued plans, in no particular order."""
+        return [entry[2] for entry in self._heap]
+
 
 def trajectory_failure(storage: Storage, plan: TrialPlan) -> str:
     """The cause a failed trajectory left in its group's folder (or a generic one)."""
@@ -80,7 +84,7 @@ class _Searcher(Searcher):
         return plan.replace(role=ORPHAN, cause=f"its shared trajectory {trajectory} failed: {cause}")
 
     # Tune saves a searcher with each experiment snapshot; HAL's --resume rebuilds the sweep from
-    # its manifest instead of unpickling this (see hal.sweep.resume).
+    # its manifest instead of unpickling this (see hal.sweep.session).
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as handle:
             pickle.dump({}, handle)
@@ -103,9 +107,9 @@ class _GroupState:
 
 
 class PrefixSearcher(_Searcher):
-    """Proposes trajectories, independent runs, tails and copies (see the module docstring).
-    ``finished`` names configurations whose trial folders hold a finished run (a resumed sweep):
-    they are proposed as plain runs, which report their records and train nothing."""
+    """Proposes trajectories, independent runs, tails and copies (see the module docstring). On
+    ``--resume`` every plan is proposed again: a trial whose folder holds a finished run reports
+    its records and trains nothing (``hal.sweep.trainable``)."""
 
     def __init__(self, groups: list[prefix.Group], independent: list[dict[str, Any]], storage: Storage,
                  prefix_dir: str, name_of: Callable[[dict[str, Any]], str]) -> None:
@@ -336,14 +340,11 @@ class SampledPrefixSearcher(_Searcher):
 
     def _drop_unneeded_forks(self) -> None:
         """Once every sample has its switch round, only forks of pending tails are still needed."""
-        needed = {(p.group, p.fork) for p in [*self.live.values(), *self._queued()] if p.role == TAIL}
+        needed = {(p.group, p.fork) for p in [*self.live.values(), *self.queue.plans()] if p.role == TAIL}
         for group in self.trajectories:
             for name in self.storage.list_dir(prefix.group_path(self.prefix_dir, group)):
                 if name.startswith("fork_") and (group, int(name[5:])) not in needed:
                     prefix.drop_fork(self.storage, self.prefix_dir, group, int(name[5:]))
-
-    def _queued(self) -> list[TrialPlan]:
-        return [entry[2] for entry in self.queue._heap]  # noqa: SLF001 - our own queue
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         plan = self.live.get(trial_id)

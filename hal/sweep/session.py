@@ -68,8 +68,8 @@ def open_sweep(spec: SweepSpec, manifest: Manifest, resume: bool) -> SweepSessio
     """Check, before anything is written or Ray starts, that the sweep ``spec`` can start (its
     folder holds no sweep yet) or, with ``resume``, that ``manifest`` asks for what the sweep's
     own manifest holds. One-line ``HalError`` for every refusal. ``SweepSession.begin`` then writes."""
-    storage = open_storage(experiment_path(spec))
     where = experiment_path(spec)
+    storage = open_storage(where)
     fix = "make it writable by you or choose another --storage-path"
     if not resume:
         if storage.local:

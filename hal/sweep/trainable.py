@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +38,7 @@ from hal.core.checkpoint import CHECKPOINT_FILE
 from hal.core.config import make_config
 from hal.core.errors import HalError
 from hal.core.loop import ActiveLearningLoop, run_summary
-from hal.core.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord, aulc, read_records
+from hal.core.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord, aulc, parse_records, read_records
 from hal.core.switch import new_trigger, reflag, replay
 from hal.data.inputs import Prepared, prepare, prepare_key
 from hal.runs.build import new_loop
@@ -110,8 +111,9 @@ class _Trial:
             if self.storage.exists(path):
                 (self.out / name).write_bytes(self.storage.read_bytes(path))
 
-    @property
+    @cached_property
     def inputs(self) -> Prepared:
+        """The run's corpus and features: the driver's if it prepared them, else made here once."""
         return (self.prepared or {}).get(prepare_key(self.cfg)) or prepare(self.cfg)
 
     def finished_records(self) -> list[RoundRecord] | None:
@@ -370,7 +372,7 @@ def _source_records(trial: _Trial) -> list[RoundRecord] | None:
     plan, storage = trial.plan, trial.storage
     path = prefix.source_records_path(plan.prefix_dir, plan.group, plan.source, storage.root)
     try:
-        records = [RoundRecord.from_dict(r) for r in _jsonl(storage.read_text(path))]
+        records = [RoundRecord.from_dict(r) for r in parse_records(storage.read_text(path))]
         if len(records) != trial.cfg.rounds:
             raise ValueError(f"{len(records)} of {trial.cfg.rounds} rounds")
         switch = replay(new_trigger(trial.cfg), records).switch_round
@@ -386,10 +388,6 @@ def _source_records(trial: _Trial) -> list[RoundRecord] | None:
 def _run_orphan(trial: _Trial) -> None:
     raise TrajectoryFailed(f"{trial.plan.name} was not run: {trial.plan.cause}. Fix the cause and "
                            "continue the sweep with --resume")
-
-
-def _jsonl(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _reason(exc: BaseException) -> str:

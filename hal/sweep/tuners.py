@@ -39,8 +39,7 @@ def prefix_dir(storage: Storage) -> str:
     return storage.path(prefix.PREFIX_DIR)
 
 
-def grid_searcher(spec: SweepSpec, runs: list[dict[str, Any]], share_prefix: bool,
-                  storage: Storage) -> PrefixSearcher:
+def grid_searcher(runs: list[dict[str, Any]], share_prefix: bool, storage: Storage) -> PrefixSearcher:
     """The searcher of a grid sweep: hybrids grouped by shared prefix, or every run on its own."""
     groups, independent = prefix.plan_groups(runs, trial_name) if share_prefix else ([], runs)
     return PrefixSearcher(groups, independent, storage, prefix_dir(storage), trial_name)
@@ -131,5 +130,5 @@ def grid_tuner(spec: SweepSpec, runs: list[dict[str, Any]], shared: dict[tuple, 
                extra: dict[str, Any] | None = None, callbacks: list | None = None) -> tune.Tuner:
     """The ``Tuner`` of a grid sweep, without the manifest and closing work of a sweep script
     (benchmarks and tests drive Tune directly)."""
-    searcher = grid_searcher(spec, runs, share_prefix, sweep_storage(spec))
+    searcher = grid_searcher(runs, share_prefix, sweep_storage(spec))
     return build_tuner(spec, searcher, searcher.total, shared, len(runs), extra=extra, callbacks=callbacks)
