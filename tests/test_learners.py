@@ -274,3 +274,57 @@ def test_factory_builds_each_head(prepared):
         learner = make_learner(_cfg(head=head, strategy=strategy), prepared)
         assert isinstance(ActiveLearningLoop(_cfg(head=head, strategy=strategy), prepared.corpus, learner).learner,
                           type(learner))
+
+
+# --- what query strategies read: the representation and MC-dropout samples ----------------------
+
+def _output_logits(learner, embedding) -> np.ndarray:
+    """Logits recomputed from a representation with the learner's own output layer."""
+    import scipy.sparse as sp
+
+    x = embedding.toarray() if sp.issparse(embedding) else embedding
+    if isinstance(learner, LbfgsHeadLearner):
+        return x @ learner.weight.T + learner.bias
+    if isinstance(learner, SklearnLearner):
+        return learner.estimator.decision_function(x)
+    layer = learner.model if isinstance(learner.model, torch.nn.Linear) else learner.model[-1]
+    return x @ layer.weight.detach().numpy().T + layer.bias.detach().numpy()
+
+
+@pytest.mark.parametrize("head, extra", [("adamw", {}), ("adamw", {"hidden_size": 16}), ("lbfgs", {}),
+                                         ("mlp", {"hidden_size": 16, "max_iter": 5}), ("logreg", {})])
+def test_representation_is_the_input_of_the_output_layer(prepared, head, extra):
+    """The probabilities follow from the representation through the output layer alone, so
+    BADGE's gradient and the distances of core-set, CAL and k-means are about what the model
+    sees last."""
+    learner = make_learner(_cfg(head=head, **extra), prepared)
+    train = prepared.corpus.pool[:60]
+    learner.fit(train, prepared.corpus.labels[train], epochs=3, lr=0.05, seed=0)
+    idx = prepared.corpus.pool[60:90]
+    rep = learner.represent(idx)
+    assert rep.embedding.shape[0] == len(idx)
+    assert np.allclose(rep.probs, learner.predict_proba(idx), atol=1e-6)
+    logits = _output_logits(learner, rep.embedding)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    assert np.allclose(probs / probs.sum(1, keepdims=True), rep.probs, atol=1e-5)
+
+
+def test_mc_dropout_samples_are_seeded_and_differ_from_each_other(prepared):
+    learner = make_learner(_cfg(head="mlp", hidden_size=32, dropout=0.3, max_iter=5), prepared)
+    train = prepared.corpus.pool[:60]
+    learner.fit(train, prepared.corpus.labels[train], epochs=3, lr=0.05, seed=0)
+    idx = prepared.corpus.pool[60:120]
+    a, b, again = (learner.predict_proba(idx, dropout_seed=s) for s in (1, 2, 1))
+    plain = learner.predict_proba(idx)
+    assert np.array_equal(a, again) and not np.allclose(a, b) and not np.allclose(a, plain)
+    assert np.allclose(a.sum(1), 1, atol=1e-5)
+    assert np.array_equal(plain, learner.predict_proba(idx))  # sampling leaves evaluation deterministic
+
+
+def test_dropout_changes_training_but_not_evaluation_of_a_head(prepared):
+    corpus = prepared.corpus
+    learners = [make_learner(_cfg(head="mlp", hidden_size=32, dropout=p, max_iter=3), prepared) for p in (0.0, 0.5)]
+    for learner in learners:
+        learner.fit(corpus.pool[:60], corpus.labels[corpus.pool[:60]], epochs=3, lr=0.05, seed=0)
+    assert not np.allclose(learners[0].predict_proba(corpus.val), learners[1].predict_proba(corpus.val))
+    assert learners[1].has_dropout and not learners[0].has_dropout

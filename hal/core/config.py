@@ -3,14 +3,13 @@
 Loadable from YAML, overridable from the command line (``--query-size 16``) or a sweep's param
 space (``{"query_size": 16}``). Validation happens up front so a bad value fails before any work.
 
-Over 300 lines: the fields with their ranges, and the checks and conversions from YAML and
-command-line strings that every entry point uses.
+Over 300 lines: the fields with their ranges and the checks that span fields, read together
+(how text becomes a value is ``hal.core.values``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 import os
 from dataclasses import dataclass, fields
@@ -21,12 +20,16 @@ import numpy as np
 
 from hal.core.errors import HalError, shown
 from hal.core.paths import is_dir
+from hal.core.query.registry import DROPOUT, check_strategy
+from hal.core.query.registry import STRATEGIES as QUERY_REGISTRY
 from hal.core.switch import DEFAULT_EPSILONS, SWITCH_RULES
+from hal.core.values import KIND_NAMES, Range, convert, has_control_character
 from hal.core.yaml_input import load_yaml
 
 STRATEGIES = ("retrain", "finetune", "new_only", "hybrid")
 LEARNERS = ("tfidf", "embedding", "transformer")
-QUERY_STRATEGIES = ("random", "entropy", "margin", "least_confidence")
+# Which examples each round labels: hal.core.query.registry holds every strategy by name.
+QUERY_STRATEGIES = tuple(QUERY_REGISTRY)
 MONITORS = ("val", "holdout", "agreement")
 # What is trained over fixed features (``tfidf``/``embedding`` learners): ``adamw`` the torch head
 # (linear, or --hidden-size MLP) for a fixed number of epochs; ``lbfgs`` a linear head by
@@ -69,32 +72,6 @@ MAX_SEED = 2**32 - 1      # what numpy/scikit-learn accept as a seed
 MAX_HEAD_WEIGHTS = 500_000_000  # TF-IDF features x hidden units: 2 GB of float32, x4 with AdamW
 
 
-@dataclass(frozen=True)
-class Range:
-    """The valid values of one numeric field: ``low``..``high``, each end closed unless open."""
-
-    low: float
-    high: float
-    open_low: bool = False
-    open_high: bool = False
-    note: str = ""  # what a special value means, e.g. "0 = off"
-
-    def __contains__(self, value: float) -> bool:
-        above = value > self.low if self.open_low else value >= self.low
-        below = value < self.high if self.open_high else value <= self.high
-        return above and below
-
-    def __str__(self) -> str:
-        ends = ("(" if self.open_low else "[", ")" if self.open_high else "]")
-        text = f"{ends[0]}{_number(self.low)}, {_number(self.high)}{ends[1]}"
-        return f"{text} ({self.note})" if self.note else text
-
-
-def _number(value: float) -> str:
-    """1e-05, 0.5, 65,536: short, and big bounds readable."""
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
-
-
 # One row per numeric RunConfig field (tests check none is missing). ``None`` stays allowed where
 # the field's type allows it (a derived default); everything else must be finite and in range.
 RANGES: dict[str, Range] = {
@@ -105,6 +82,7 @@ RANGES: dict[str, Range] = {
     "synthetic_imbalance": Range(1, 1000, note="largest/smallest class"),
     "synthetic_noise": Range(0, 0.5, open_high=True),
     "hidden_size": Range(0, 65_536, note="0 = linear head"),
+    "dropout": Range(0, 1, open_high=True, note="0 = none"),
     "tfidf_max_features": Range(1, 10_000_000),
     "max_length": Range(8, 8192),
     "epochs": Range(1, MAX_REPEATS),
@@ -153,6 +131,7 @@ class RunConfig:
     learner: str = "tfidf"
     model: str | None = None
     hidden_size: int = 0
+    dropout: float = 0.0  # on the hidden layer of an adamw/mlp head (MC dropout for bald)
     head: str = "adamw"
     C: float | None = None
     tol: float | None = None
@@ -223,7 +202,7 @@ class RunConfig:
         """Raise ``HalError`` with a fixable one-line message on the first bad value."""
         _one_of("strategy", self.strategy, STRATEGIES)
         _one_of("learner", self.learner, LEARNERS)
-        _one_of("query_strategy", self.query_strategy, QUERY_STRATEGIES)
+        check_strategy(self.query_strategy)
         _one_of("monitor", self.monitor, MONITORS)
         _one_of("switch_rule", self.switch_rule, SWITCH_RULES)
         _one_of("device", self.device, DEVICES)
@@ -263,7 +242,8 @@ class RunConfig:
             raise HalError(f"head {self.head!r} trains over fixed features: use --learner tfidf or "
                            "embedding (the transformer learner trains with --head adamw)")
         takes = {"C": ("lbfgs", "logreg", "linearsvc"), "tol": ("lbfgs", "mlp", *SKLEARN_HEADS),
-                 "max_iter": ("lbfgs", "mlp", *SKLEARN_HEADS), "hidden_size": ("adamw", "mlp")}
+                 "max_iter": ("lbfgs", "mlp", *SKLEARN_HEADS), "hidden_size": ("adamw", "mlp"),
+                 "dropout": ("adamw", "mlp")}
         for name, heads in takes.items():
             if getattr(self, name) not in (None, 0) and self.head not in heads:
                 raise HalError(f"--{name.replace('_', '-')} does not apply to --head {self.head}: "
@@ -275,6 +255,20 @@ class RunConfig:
         if self.multilabel and self.head in SKLEARN_HEADS:
             raise HalError(f"--head {self.head} is single-label: drop --multilabel or use --head "
                            "lbfgs, mlp or adamw")
+        self._check_dropout()
+
+    def _check_dropout(self) -> None:
+        """Dropout sits on a head's hidden layer; ``bald`` needs a learner that has some."""
+        if self.dropout and self.learner == "transformer":
+            raise HalError("--dropout sets the hidden layer of a head over tfidf/embedding features; the "
+                           "transformer keeps its checkpoint's own dropout: drop --dropout")
+        if self.dropout and self.head == "adamw" and not self.hidden_size:
+            raise HalError("--dropout needs a hidden layer: add --hidden-size N (or use --head mlp)")
+        if QUERY_REGISTRY[self.query_strategy].needs == DROPOUT and self.learner != "transformer" \
+                and not self.dropout:
+            raise HalError(f"--query-strategy {self.query_strategy} samples predictions with dropout, "
+                           f"and --head {self.head} has none: use --head mlp --dropout 0.1 (or --head "
+                           "adamw --hidden-size N --dropout 0.1), or --learner transformer")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (what summaries and sweeps record)."""
@@ -284,12 +278,6 @@ class RunConfig:
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
         raise HalError(f"unknown {name} {shown(value)}: choose one of {', '.join(allowed)}")
-
-
-def has_control_character(text: str) -> bool:
-    """Whether ``text`` holds a C0/C1 control character (NUL, newline, tab, escape, ...): never
-    part of a name or a path a user meant to type."""
-    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -320,41 +308,6 @@ def _check_number(name: str, value: Any) -> None:
 FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}
 
 
-# What each kind of value is called in messages.
-KIND_NAMES = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "text"}
-_TEXT_TYPES = (str, int, float, np.integer, np.floating, datetime.date)  # date: YAML's 2024-01-31
-
-
-def convert(value: Any, kind: str) -> Any:
-    """``value`` (from YAML, a CLI string or a Tune sample) as a ``kind`` of ``KIND_NAMES``, the
-    one rule for every setting of a run or a sweep; ``ValueError`` if it is not one.
-
-    Numeric strings are numbers ("7" for an integer; "1e-9" for a number: YAML 1.1 reads 1e-9
-    without a dot as a string); a whole float is an integer (3.0); booleans are never numbers
-    and numbers never booleans; lists and mappings are never a single value; ``None`` is not a
-    value (callers decide what empty means)."""
-    if value is None:
-        raise ValueError(value)
-    if kind == "bool":
-        return _to_bool(value)
-    # YAML ``k: true`` is a bool, and Python's bool is an int: refuse, never read it as 1.
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _TEXT_TYPES):
-        raise ValueError(value)
-    if kind == "int":
-        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-            raise ValueError(value)
-        if isinstance(value, str) and not value.strip().lstrip("-+").isdigit():
-            raise ValueError(value)
-        if isinstance(value, datetime.date):
-            raise ValueError(value)
-        return int(value)
-    if kind == "float":
-        if isinstance(value, datetime.date):
-            raise ValueError(value)
-        return float(value)  # "inf" and "nan" parse; validate() rejects them with a range
-    return str(value)
-
-
 def coerce(name: str, value: Any) -> Any:
     """Convert ``value`` (from YAML, a CLI string or a Tune sample) to the field's type."""
     if name not in FIELD_TYPES:
@@ -369,19 +322,6 @@ def coerce(name: str, value: Any) -> Any:
         return convert(value, base)
     except (TypeError, ValueError, OverflowError):
         raise HalError(f"config key {name!r} expects {KIND_NAMES[base]}, got {shown(value)}") from None
-
-
-def _to_bool(value: Any) -> bool:
-    """A real boolean, or its spelling in a string; 1/0 and other numbers are refused."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
-    raise ValueError(value)
 
 
 def make_config(overrides: Mapping[str, Any] | None = None, base: RunConfig | None = None) -> RunConfig:

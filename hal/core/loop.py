@@ -25,7 +25,7 @@ from hal.core.corpus import Corpus
 from hal.core.errors import HalError
 from hal.core.learner import Learner
 from hal.core.metrics import macro_f1, prediction_agreement, predictions
-from hal.core.query import select
+from hal.core.query.registry import check_learner, select
 from hal.core.records import RoundRecord, summarize
 from hal.core.strategies import NEW_ONLY, RETRAIN, round_mode
 from hal.core.identity import PATH_KEYS, RULE_KEYS, WARM_START_KEYS
@@ -111,6 +111,7 @@ class ActiveLearningLoop:
         self.corpus = corpus
         check_sizes(cfg, corpus)
         self.learner = learner
+        check_learner(cfg.query_strategy, learner, f"the {cfg.learner} learner")
         self.state = LoopState(trigger=new_trigger(cfg))
 
     @property
@@ -188,9 +189,9 @@ class ActiveLearningLoop:
             taken = np.concatenate([self.state.labeled, self.state.monitor,
                                     self.state.stop_set]).astype(np.int64)
             unlabeled = np.setdiff1d(corpus.pool, taken, assume_unique=True)
-            chosen = select(cfg.query_strategy, unlabeled, cfg.query_size, _rng(cfg.seed, t, _QUERY),
-                            self.learner.predict_proba, multilabel=corpus.multilabel,
-                            pool_subset=cfg.pool_subset)
+            chosen = select(cfg.query_strategy, unlabeled, np.asarray(self.state.labeled, dtype=np.int64),
+                            cfg.query_size, _rng(cfg.seed, t, _QUERY), self.learner,
+                            multilabel=corpus.multilabel, pool_subset=cfg.pool_subset)
             fraction_of = len(chosen)
         query_time = 0.0 if t == 0 else time.perf_counter() - start
         if cfg.monitor != "holdout":

@@ -108,6 +108,8 @@ def summarize(records: list[RoundRecord], config: dict[str, Any]) -> dict[str, A
         "switch_round": switch_round,
         "total_train_time_s": last.cum_train_time_s,
         "total_train_samples": last.cum_train_samples,
+        # querying is a cost of its own (BADGE or core-set over a large pool may rival training)
+        "total_query_time_s": sum(r.query_time_s for r in records),
         "aulc": aulc([r.labeled for r in records], [r.val_f1 for r in records]),
         "final_labeled": last.labeled,
         "total_passes": sum(r.epochs_run for r in records),

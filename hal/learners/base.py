@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from hal.core.device import synchronize
-from hal.core.learner import FitResult
+from hal.core.errors import HalError
+from hal.core.learner import FitResult, Representation, no_dropout
 
 
 def _adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -27,6 +28,13 @@ def _adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def _fork_rng(device: torch.device):
+    """Seeding inside leaves the caller's random streams (CPU, and the GPU in use) untouched."""
+    if device.type == "cuda":
+        return torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()])
+    return torch.random.fork_rng(devices=[])
 
 
 class TorchLearner(ABC):
@@ -136,18 +144,61 @@ class TorchLearner(ABC):
         return FitResult(time.perf_counter() - start, samples, epochs_run, epoch_loss,
                          converged=stopped if self.loss_target is not None else None)
 
+    @property
+    def has_dropout(self) -> bool:
+        """Whether the model holds dropout that MC-dropout sampling can switch on."""
+        return any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.model.modules())
+
+    def predict_proba(self, idx: np.ndarray, dropout_seed: int | None = None) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` (softmax), or per-label ones (sigmoid) if
+        multi-label; with ``dropout_seed``, one MC-dropout sample (dropout on, seeded)."""
+        return self.outputs(np.asarray(idx), embed=False, dropout_seed=dropout_seed)[0]
+
+    def represent(self, idx: np.ndarray) -> Representation:
+        """Probabilities and the output layer's inputs of ``idx``, from one forward pass."""
+        probs, embedding = self.outputs(np.asarray(idx), embed=True)
+        return Representation(probs, embedding)
+
+    def output_layer(self) -> nn.Linear:
+        """The linear layer that maps the representation to the logits: the last ``nn.Linear``
+        with one output per class (``classifier`` in BERT-likes, ``out_proj`` in RoBERTa's head,
+        ``score`` in GPT-2's)."""
+        layers = [m for m in self.model.modules() if isinstance(m, nn.Linear) and m.out_features == self.num_outputs]
+        if not layers:
+            raise HalError(f"{type(self.model).__name__} has no linear output layer with {self.num_outputs} "
+                           "outputs: representation-based query strategies cannot read its representation")
+        return layers[-1]
+
     @torch.no_grad()
-    def predict_proba(self, idx: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(n, classes)`` (softmax), or per-label ones (sigmoid) if multi-label."""
+    def outputs(self, idx: np.ndarray, embed: bool, dropout_seed: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities of ``idx`` and, with ``embed``, the output layer's inputs (captured by a
+        forward hook on ``output_layer``); with ``dropout_seed``, dropout on and seeded."""
+        if dropout_seed is not None and not self.has_dropout:
+            raise no_dropout(type(self.model).__name__)
         self.model.eval()
-        out = []
-        for inputs, _ in self.batches(np.asarray(idx), None, self.eval_batch_size, None):
-            logits = self.logits(inputs).float()
-            probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
-            out.append(probs.cpu())
-        if not out:
-            return np.zeros((0, self.num_outputs), dtype=np.float32)
-        return torch.cat(out).numpy()
+        captured: list[torch.Tensor] = []
+        hook = self.output_layer().register_forward_pre_hook(
+            lambda module, args: captured.append(args[0].detach().float().cpu())) if embed else None
+        probs = []
+        try:
+            with _fork_rng(self.device):
+                if dropout_seed is not None:
+                    torch.manual_seed(dropout_seed)
+                    for module in self.model.modules():
+                        if isinstance(module, nn.Dropout):
+                            module.train()
+                for inputs, _ in self.batches(idx, None, self.eval_batch_size, None):
+                    logits = self.logits(inputs).float()
+                    out = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+                    probs.append(out.cpu())
+        finally:
+            if hook is not None:
+                hook.remove()
+            self.model.eval()
+        if not probs:
+            return np.zeros((0, self.num_outputs), dtype=np.float32), (np.zeros((0, 0), np.float32) if embed else None)
+        return torch.cat(probs).numpy(), (torch.cat(captured).numpy() if embed else None)
 
     @property
     @abstractmethod

@@ -27,10 +27,11 @@ def make_learner(cfg: RunConfig, prepared: Prepared) -> Learner:
         if cfg.head == "mlp":
             return MlpHeadLearner(features, k, multilabel=corpus.multilabel, hidden_size=cfg.hidden_size,
                                   seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                                  loss_target=cfg.tol, max_epochs=cfg.max_iter, device=cfg.device)
+                                  loss_target=cfg.tol, max_epochs=cfg.max_iter, device=cfg.device,
+                                  dropout=cfg.dropout)
         return HeadLearner(features, k, multilabel=corpus.multilabel, hidden_size=cfg.hidden_size,
                            seed=cfg.seed, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                           device=cfg.device)
+                           device=cfg.device, dropout=cfg.dropout)
     from hal.learners.transformer import TransformerLearner
 
     return TransformerLearner(cfg, corpus, prepared.features)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from hal.core.device import resolve_device
-from hal.core.learner import FitResult
+from hal.core.learner import FitResult, no_dropout
 from hal.learners.base import TorchLearner
 
 
@@ -34,8 +34,9 @@ class HeadLearner(TorchLearner):
 
     def __init__(self, features: sp.csr_matrix | np.ndarray, num_outputs: int, *, multilabel: bool,
                  hidden_size: int, seed: int, batch_size: int, weight_decay: float,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", dropout: float = 0.0) -> None:
         self.features = features
+        self.dropout = dropout if hidden_size else 0.0
         self._num_outputs = num_outputs
         self.multilabel = multilabel
         self.hidden_size = hidden_size
@@ -77,15 +78,62 @@ class HeadLearner(TorchLearner):
             take = order[start:start + batch_size]
             yield x[take], target[take]
 
+    @property
+    def has_dropout(self) -> bool:
+        """Dropout on the hidden layer (``--dropout``); a linear head has none."""
+        return self.dropout > 0
+
+    def _hidden(self, inputs: torch.Tensor | sp.csr_matrix) -> torch.Tensor | sp.csr_matrix:
+        """The output layer's input: the features themselves for a linear head (sparse rows stay
+        sparse), the hidden activations of an MLP."""
+        if isinstance(self.model, nn.Linear):
+            return inputs
+        first = self.model[0]
+        if sp.issparse(inputs):
+            # Scoring a large pool: a sparse-dense product in the first layer is far cheaper than
+            # densifying 20k-wide TF-IDF rows. Evaluation only (no autograd through scipy).
+            weight = first.weight.detach().cpu().numpy()
+            pre = torch.from_numpy(np.asarray(inputs @ weight.T)).to(self.device) + first.bias.detach()
+        else:
+            pre = first(inputs)
+        return self.model[1](pre)
+
+    def _output(self, hidden: torch.Tensor | sp.csr_matrix, dropout: bool) -> torch.Tensor:
+        """Logits from the output layer's input, with dropout on the hidden layer when asked."""
+        if isinstance(self.model, nn.Linear):
+            if sp.issparse(hidden):
+                weight = self.model.weight.detach().cpu().numpy()
+                return torch.from_numpy(np.asarray(hidden @ weight.T)).to(self.device) + self.model.bias.detach()
+            return self.model(hidden)
+        return self.model[2](nn.functional.dropout(hidden, self.dropout, training=dropout and self.dropout > 0))
+
     def logits(self, inputs: torch.Tensor | sp.csr_matrix) -> torch.Tensor:
-        if not sp.issparse(inputs):
-            return self.model(inputs)
-        # Scoring a large pool: a sparse-dense product in the first layer is far cheaper than
-        # densifying 20k-wide TF-IDF rows. Evaluation only (no autograd through scipy).
-        first = self.model if isinstance(self.model, nn.Linear) else self.model[0]
-        weight = first.weight.detach().cpu().numpy()
-        hidden = torch.from_numpy(np.asarray(inputs @ weight.T)).to(self.device) + first.bias.detach()
-        return hidden if first is self.model else self.model[1:](hidden)
+        return self._output(self._hidden(inputs), dropout=self.model.training)
+
+    @torch.no_grad()
+    def outputs(self, idx: np.ndarray, embed: bool, dropout_seed: int | None = None):
+        """Probabilities and, with ``embed``, the output layer's inputs (CSR rows for a linear
+        head over TF-IDF); with ``dropout_seed``, one MC-dropout sample."""
+        if dropout_seed is not None and not self.has_dropout:
+            raise no_dropout(f"the {'linear' if isinstance(self.model, nn.Linear) else 'MLP'} head "
+                             "without --dropout")
+        self.model.eval()
+        probs, hidden = [], []
+        with torch.random.fork_rng(devices=[]):
+            if dropout_seed is not None:
+                torch.manual_seed(dropout_seed)
+            for inputs, _ in self.batches(idx, None, self.eval_batch_size, None):
+                h = self._hidden(inputs)
+                logits = self._output(h, dropout=dropout_seed is not None).float()
+                probs.append((torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)).cpu())
+                if embed and not isinstance(self.model, nn.Linear):
+                    hidden.append(h.cpu())
+        out = torch.cat(probs).numpy() if probs else np.zeros((0, self.num_outputs), dtype=np.float32)
+        if not embed:
+            return out, None
+        if isinstance(self.model, nn.Linear):
+            return out, self.features[np.asarray(idx)]
+        return out, (torch.cat(hidden).numpy() if hidden else np.zeros((0, self.hidden_size), np.float32))
 
 
 class MlpHeadLearner(HeadLearner):
@@ -99,9 +147,10 @@ class MlpHeadLearner(HeadLearner):
 
     def __init__(self, features: sp.csr_matrix | np.ndarray, num_outputs: int, *, multilabel: bool,
                  hidden_size: int, seed: int, batch_size: int, weight_decay: float,
-                 loss_target: float, max_epochs: int, device: str = "cpu") -> None:
+                 loss_target: float, max_epochs: int, device: str = "cpu", dropout: float = 0.0) -> None:
         super().__init__(features, num_outputs, multilabel=multilabel, hidden_size=hidden_size,
-                         seed=seed, batch_size=batch_size, weight_decay=weight_decay, device=device)
+                         seed=seed, batch_size=batch_size, weight_decay=weight_decay, device=device,
+                         dropout=dropout)
         self.loss_target = loss_target
         self.max_epochs = max_epochs
 

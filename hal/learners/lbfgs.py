@@ -27,7 +27,7 @@ import scipy.sparse as sp
 import torch
 from torch.nn import functional as F
 
-from hal.core.learner import FitResult
+from hal.core.learner import FitResult, Representation, no_dropout
 
 
 class _SparseProduct(torch.autograd.Function):
@@ -162,11 +162,20 @@ class LbfgsHeadLearner:
         rows = self.features[np.asarray(idx)]
         return np.asarray(rows @ self.weight.T) + self.bias
 
-    def predict_proba(self, idx: np.ndarray) -> np.ndarray:
+    has_dropout = False
+
+    def predict_proba(self, idx: np.ndarray, dropout_seed: int | None = None) -> np.ndarray:
         """Class probabilities ``(n, classes)`` (softmax), or per-label ones (sigmoid) if multi-label."""
+        if dropout_seed is not None:
+            raise no_dropout("--head lbfgs (a linear head)")
         z = torch.from_numpy(np.asarray(self.logits(idx), dtype=self._np_dtype))
         probs = torch.sigmoid(z) if self.multilabel else torch.softmax(z, dim=-1)
         return probs.float().numpy()
+
+    def represent(self, idx: np.ndarray) -> Representation:
+        """Probabilities and the head's input: the feature rows themselves."""
+        idx = np.asarray(idx)
+        return Representation(self.predict_proba(idx), self.features[idx])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights as tensors (checkpoints load them with ``weights_only``)."""

@@ -34,7 +34,7 @@ import torch
 from sklearn.base import clone
 
 from hal.core.errors import HalError
-from hal.core.learner import FitResult
+from hal.core.learner import FitResult, Representation, no_dropout
 
 
 def make_estimator(head: str, C: float | None, tol: float | None, max_iter: int | None):
@@ -143,8 +143,12 @@ class SklearnLearner:
         converged = None if not isinstance(cap, (int, np.integer)) else bool(passes < cap)
         return FitResult(seconds, passes * len(idx), passes, float("nan"), converged=converged)
 
-    def predict_proba(self, idx: np.ndarray) -> np.ndarray:
+    has_dropout = False
+
+    def predict_proba(self, idx: np.ndarray, dropout_seed: int | None = None) -> np.ndarray:
         """Class probabilities ``(n, classes)``; classes the estimator has not seen get 0."""
+        if dropout_seed is not None:
+            raise no_dropout(f"--head {self.name}")
         idx = np.asarray(idx)
         out = np.zeros((len(idx), self._num_outputs), dtype=np.float32)
         if self.constant is not None:
@@ -163,6 +167,13 @@ class SklearnLearner:
             part = _softmax(scores)
         out[:, np.asarray(self.estimator.classes_, dtype=np.int64)] = part
         return out
+
+    def represent(self, idx: np.ndarray) -> Representation:
+        """Probabilities and the estimator's input, the feature rows (for a linear estimator the
+        input of its one layer; for another estimator, what a linear softmax on these features
+        would see)."""
+        idx = np.asarray(idx)
+        return Representation(self.predict_proba(idx), self.features[idx])
 
     def state_dict(self) -> dict[str, Any]:
         """The fitted attributes as tensors and plain values (no pickled estimator)."""

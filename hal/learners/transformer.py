@@ -143,14 +143,15 @@ class TransformerLearner(TorchLearner):
             out = self.model(**inputs).logits
         return out.float()
 
-    def predict_proba(self, idx: np.ndarray) -> np.ndarray:
-        """Probabilities for ``idx`` in the order given, computed over length-sorted batches."""
+    def outputs(self, idx: np.ndarray, embed: bool, dropout_seed: int | None = None):
+        """As ``TorchLearner.outputs``, computed over length-sorted batches, returned in the
+        order given."""
         idx = np.asarray(idx, dtype=np.int64)
         order = np.argsort(self._lengths[idx], kind="stable")
-        probs = super().predict_proba(idx[order])
-        out = np.empty_like(probs)
-        out[order] = probs  # back to the caller's order
-        return out
+        probs, embedding = super().outputs(idx[order], embed, dropout_seed)
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))  # position of each caller's row in the sorted order
+        return probs[back], (embedding[back] if embedding is not None and len(embedding) else embedding)
 
     def fresh_state(self, seed: int) -> dict[str, torch.Tensor]:
         """Weights of a randomly initialised model of the same config (shrink-and-perturb noise)."""

@@ -39,8 +39,10 @@ FIELD_HELP = {
                    "signals| < epsilon",
     "switch_window": "rounds averaged by --switch-rule mean (default 3)",
     "stop_set_size": "agreement monitor: unlabeled pool examples set aside, never queried (default 1000)",
-    "query_strategy": "random | entropy | margin | least_confidence",
-    "pool_subset": "score only a random subset of this many pool examples (0 = whole pool)",
+    "query_strategy": "random | entropy | margin | least_confidence | badge | coreset | bald (needs "
+                      "dropout) | cal | embedding_kmeans (docs/query_strategies.md)",
+    "pool_subset": "query from a random subset of this many pool examples (0 = whole pool; random "
+                   "sampling always draws from the whole pool)",
     "rounds": "rounds in total, round 0 (initial set) included",
     "finetune_epochs": "epochs of warm-started rounds (default: 1 for hybrid, else --epochs)",
     "finetune_lr": "learning rate of warm-started rounds (default: --lr)",
@@ -50,6 +52,7 @@ FIELD_HELP = {
     "perturb": "warm start: add this times a freshly initialised model's weights",
     "replay_fraction": "finetune rounds replay this fraction of the earlier labeled set",
     "hidden_size": "heads: hidden units of the MLP head (0 = linear; --head mlp: 0 = 512)",
+    "dropout": "adamw/mlp heads: dropout on the hidden layer, in training and for bald's MC samples (0 = none)",
     "head": "what is trained over tfidf/embedding features: adamw (fixed --epochs) | lbfgs (linear, "
             "to --tol) | mlp (to a loss --tol) | logreg | linearsvc | sgd (scikit-learn)",
     "C": "lbfgs, logreg, linearsvc: inverse L2 strength, as scikit-learn's C (lbfgs default 100)",

@@ -1,0 +1,1 @@
+"""Query strategies: which unlabeled pool examples to label next (``registry`` names them)."""
