@@ -34,7 +34,7 @@ HYBRID_ONLY_KEYS = RULE_KEYS
 # monitor_labels: the labels the switch monitor consumed (val split, held-back examples; 0 for the
 # label-free agreement monitor): a cost the sample count does not show.
 METRICS = ("final_val_f1", "aulc", "final_test_f1", "total_train_time_s", "total_train_samples",
-           "switch_round", "monitor_labels")
+           "total_query_time_s", "switch_round", "monitor_labels")
 # Summary fields that are results, not settings (besides METRICS).
 SUMMARY_ONLY = ("final_labeled",)
 COSTS = {"total_train_time_s": "time", "total_train_samples": "samples"}
@@ -108,8 +108,9 @@ def assign_configs(trials: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 
 
 def config_label(row: pd.Series, keys: Sequence[str], texts: dict[str, dict[float, str]] | None = None) -> str:
-    """Short human label for one configuration, e.g. ``hybrid ε=0.01 k=2 q=32 lr=0.1``: the strategy,
-    ε and k for the hybrid, then ``key=value`` for every other key in ``keys`` but the dataset
+    """Short human label for one configuration, e.g. ``hybrid ε=0.01 k=2 q=32 badge lr=0.1``: the
+    strategy, ε and k for the hybrid, the query size and query strategy (by name), then
+    ``key=value`` for every other key in ``keys`` but the dataset
     (tables have a dataset column and plots facet on it). ``texts``: key -> {value: text}, the
     displayed form of numbers (``number_labels``); without it, 6 significant digits."""
     texts = texts or {}
@@ -124,9 +125,11 @@ def config_label(row: pd.Series, keys: Sequence[str], texts: dict[str, dict[floa
         parts.append(f"k={shown('k')}")
     if "query_size" in keys:
         parts.append(f"q={shown('query_size')}")
+    if "query_strategy" in keys:
+        parts.append(shown("query_strategy"))
     for key in keys:
         # A blank value is a setting this run does not use (e.g. shrink for retrain): not shown.
-        if key in ("dataset", "strategy", "epsilon", "k", "query_size") or _is_missing(row.get(key)):
+        if key in ("dataset", "strategy", "epsilon", "k", "query_size", "query_strategy") or _is_missing(row.get(key)):
             continue
         parts.append(f"{key}={shown(key)}")
     return " ".join(parts)

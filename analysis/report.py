@@ -45,8 +45,8 @@ PNG_FILES = ("pareto.png", "learning_curves.png", "delta_f1.png", "switch_timing
 STRATEGY_RANK = {"retrain": 0, "finetune": 1, "new_only": 2, "hybrid": 3}
 LIST_LIMIT = 8  # unfinished runs named on one line before "and N more"
 # How the settings that tell recommended hybrids apart are named in the printed summary.
-GROUP_NAMES = {"query_size": "query size"}
-SHORT_GROUP_NAMES = {"query_size": "q=", "dataset": "", "learner": ""}
+GROUP_NAMES = {"query_size": "query size", "query_strategy": "query strategy"}
+SHORT_GROUP_NAMES = {"query_size": "q=", "dataset": "", "learner": "", "query_strategy": ""}
 
 
 @dataclass
@@ -230,11 +230,12 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
         f"query size (best {chooser} among the hybrids that switched). **Test F1 is the outcome**: "
         "reported, never used to choose. "
         "Values are mean ± std over seeds; savings and Δ are against `retrain` with the same other "
-        "settings, paired by seed.",
+        "settings (query strategy included), paired by seed. Query time is the seconds spent choosing "
+        "examples (scoring the pool): a cost beside training that the savings leave out.",
         "",
     ]
     header = ["front", "dataset", "configuration", "n", "val F1 (chooses)", "val AULC (chooses)",
-              "test F1 (outcome)", "train samples", "train time (s)",
+              "test F1 (outcome)", "train samples", "train time (s)", "query time (s)",
               f"saving vs retrain ({cost_unit}) %", "Δ val F1 vs retrain", "Δ test F1 vs retrain",
               "switch round", "monitor labels"]
     lines.append("| " + " | ".join(header) + " |")
@@ -250,6 +251,7 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
             _pm(row["final_test_f1_mean"], row["final_test_f1_std"], "{:.3f}"),
             _pm(row["total_train_samples_mean"], row["total_train_samples_std"], "{:,.0f}"),
             _pm(row["total_train_time_s_mean"], row["total_train_time_s_std"], "{:.1f}"),
+            _pm(row.get("total_query_time_s_mean"), row.get("total_query_time_s_std"), "{:.1f}"),
             _saving_cell(row, short),
             _pm(row.get("val_f1_diff_mean"), row.get("val_f1_diff_std"), "{:+.3f}"),
             _pm(row.get("test_f1_diff_mean"), row.get("test_f1_diff_std"), "{:+.3f}"),

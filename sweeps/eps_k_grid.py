@@ -1,4 +1,4 @@
-"""Main job: sweep the hybrid's ε × k × query size (× seed) with the baselines, on Ray Tune.
+"""Main job: sweep the hybrid's ε × k × query size (× query strategy × seed) with the baselines, on Ray Tune.
 
     python sweeps/eps_k_grid.py                                  # offline demo (sweeps/configs/demo.yaml)
     python sweeps/eps_k_grid.py --config sweeps/configs/agnews_distilbert.yaml --gpus-per-trial 0.25
@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epsilons", help="comma-separated ε values, e.g. 0.005,0.01,0.02")
     p.add_argument("--ks", help="comma-separated k values, e.g. 1,2,3")
     p.add_argument("--query-sizes", help="comma-separated query batch sizes, e.g. 16,32")
+    p.add_argument("--query-strategies", help="comma-separated query strategies, e.g. entropy,badge,coreset "
+                                              "(default: the config's run setting)")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 42,43,44")
     p.add_argument("--strategies", help="comma-separated subset of hybrid,retrain,finetune,new_only")
     p.add_argument("--resume", action="store_true",
@@ -49,6 +51,7 @@ def spec_from_args(args: argparse.Namespace):
     spec = load_spec(args.config)
     lists = {"epsilon": (args.epsilons, float, "--epsilons"), "k": (args.ks, int, "--ks"),
              "query_size": (args.query_sizes, int, "--query-sizes"), "seed": (args.seeds, int, "--seeds"),
+             "query_strategy": (args.query_strategies, str, "--query-strategies"),
              "strategies": (args.strategies, str, "--strategies")}
     for key, (text, kind, flag) in lists.items():
         values = parse_list(text, kind, flag)
@@ -66,6 +69,8 @@ def grid_manifest(spec, runs: list[dict], share_prefix: bool):
 
     settings = {"run": spec.run, "strategies": spec.strategies, "epsilon": spec.epsilon, "k": spec.k,
                 "query_size": spec.query_size, "seed": spec.seed, "share_prefix": share_prefix}
+    if spec.query_strategy is not None:  # absent from sweeps without the axis, as before it existed
+        settings["query_strategy"] = spec.query_strategy
     return Manifest(GRID, spec.name, settings, [{"name": trial_name(r), "run": r} for r in runs])
 
 

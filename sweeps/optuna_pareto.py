@@ -1,6 +1,7 @@
 """Multi-objective search: maximise a *validation* score (final validation macro-F1, or the
 validation AULC with --score aulc) and minimise total training cost of the hybrid over ε
-(log-uniform), k (integer) and the query size, with Optuna's NSGA-II on Ray Tune. The test F1 is
+(log-uniform), k (integer), the query size and (with --query-strategies) the query strategy,
+with Optuna's NSGA-II on Ray Tune. The test F1 is
 never an objective: it is the outcome, reported for the configurations the search chose.
 
     python sweeps/optuna_pareto.py --num-samples 24                    # offline demo data
@@ -24,6 +25,8 @@ COSTS = {"samples": "total_train_samples", "time": "total_train_time_s"}
 # Validation scores only. The trainable reports every round's val_f1, so the last result's val_f1
 # is the final validation F1; aulc is the area under the validation-F1 curve.
 SCORES = {"val_f1": "val_f1", "aulc": "aulc"}
+# The run settings a sample draws (the query strategy only when the search has choices of it).
+SAMPLED = ("epsilon", "k", "query_size", "query_strategy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epsilon-range", default="0.001,0.05", help="log-uniform ε range: LOW,HIGH")
     p.add_argument("--k-range", default="1,4", help="integer k range: LOW,HIGH (inclusive)")
     p.add_argument("--query-sizes", help="choices of query size (default: the config's grid)")
+    p.add_argument("--query-strategies", help="choices of query strategy, e.g. entropy,badge,coreset (default: "
+                                              "the config's grid, else its run setting, not searched)")
     p.add_argument("--seed", type=int, default=0, help="run seed of every trial and the sampler's seed")
     p.add_argument("--cost", choices=sorted(COSTS), default="samples", help="cost objective to minimise")
     p.add_argument("--score", choices=sorted(SCORES), default="val_f1",
@@ -45,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "are kept (and told to the new study), unfinished ones continue, the rest are sampled")
     p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
                    help="train every sample from round 0 (default: one retrain trajectory per query "
-                        "size is shared, and each sample trains only its warm-started tail)")
+                        "size and strategy is shared, and each sample trains only its warm-started tail)")
     add_sweep_flags(p)
     return p
 
@@ -59,14 +64,18 @@ def _range(text: str, kind: type, flag: str) -> tuple:
     return values[0], values[1]
 
 
-def search_space(eps: tuple[float, float], ks: tuple[int, int], query_sizes: list[int]) -> dict:
+def search_space(eps: tuple[float, float], ks: tuple[int, int], query_sizes: list[int],
+                 query_strategies: list[str] | None = None) -> dict:
     """The sampled settings as Optuna distributions (also used to tell a resumed study its
-    earlier samples)."""
+    earlier samples); the query strategy only when there are choices of it."""
     import optuna
 
-    return {"epsilon": optuna.distributions.FloatDistribution(eps[0], eps[1], log=True),
-            "k": optuna.distributions.IntDistribution(ks[0], ks[1]),
-            "query_size": optuna.distributions.CategoricalDistribution(list(query_sizes))}
+    space = {"epsilon": optuna.distributions.FloatDistribution(eps[0], eps[1], log=True),
+             "k": optuna.distributions.IntDistribution(ks[0], ks[1]),
+             "query_size": optuna.distributions.CategoricalDistribution(list(query_sizes))}
+    if query_strategies is not None:
+        space["query_strategy"] = optuna.distributions.CategoricalDistribution(list(query_strategies))
+    return space
 
 
 def sampler_with_history(space: dict, metric: list[str], mode: list[str], seed: int, earlier: list[tuple]):
@@ -124,7 +133,7 @@ def earlier_samples(session, metric: list[str]) -> tuple[list, list]:
             objectives = {"val_f1": summary.get("final_val_f1"), "aulc": summary.get("aulc"),
                           "total_train_samples": summary.get("total_train_samples"),
                           "total_train_time_s": summary.get("total_train_time_s")}
-            points.append(({k: plan.run[k] for k in ("epsilon", "k", "query_size")},
+            points.append(({k: plan.run[k] for k in SAMPLED if k in plan.run},
                            [float(objectives[m]) for m in metric]))
         has_checkpoint = storage.exists(storage.path(name, "checkpoint.pt"))
         plans.append(plan.replace(role=RUN if summary is not None or has_checkpoint else plan.role))
@@ -146,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         apply_sweep_flags(spec, args)
         if args.query_sizes is not None:
             spec.query_size = parse_list(args.query_sizes, int, "--query-sizes")
+        if args.query_strategies is not None:
+            spec.query_strategy = parse_list(args.query_strategies, str, "--query-strategies")
         spec.strategies, spec.seed = ["hybrid"], [args.seed]
         spec.validate()
         if args.num_samples < 1:
@@ -155,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         if eps_low <= 0 or k_low < 1:
             raise HalError("--epsilon-range must be > 0 (log-uniform) and --k-range must start at >= 1")
         # Validate the corners of the space and prepare the data once, before Ray starts trials.
-        corners = [dict(spec.run, strategy="hybrid", epsilon=e, k=k, query_size=q, seed=args.seed)
-                   for e in (eps_low, eps_high) for k in (k_low, k_high) for q in spec.query_size]
+        corners = [dict(spec.run, strategy="hybrid", epsilon=e, k=k, query_size=q, seed=args.seed,
+                        **({} if qs is None else {"query_strategy": qs}))
+                   for e in (eps_low, eps_high) for k in (k_low, k_high) for q in spec.query_size
+                   for qs in spec.query_strategy or [None]]
         spec.epsilon, spec.k = [eps_low], [k_low]
         runs = trial_overrides(spec)
         settings = {"run": spec.run, "query_size": spec.query_size, "seed": args.seed,
+                    **({} if spec.query_strategy is None else {"query_strategy": spec.query_strategy}),
                     "epsilon_range": [eps_low, eps_high], "k_range": [k_low, k_high], "cost": args.cost,
                     "score": args.score, "share_prefix": args.share_prefix}
         manifest = Manifest(SEARCH, spec.name, settings, num_samples=args.num_samples)
@@ -177,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         shared = prepare_shared(runs + corners)  # data errors too before Ray prints anything
         init_ray(spec.address)
         check_resources(spec.cpus_per_trial, spec.gpus_per_trial)  # before any folder is made
-        base = {key: value for key, value in runs[0].items() if key not in ("epsilon", "k", "query_size")}
+        sampled = [key for key in SAMPLED if key != "query_strategy" or spec.query_strategy is not None]
+        base = {key: value for key, value in runs[0].items() if key not in sampled}
         metric, mode = [SCORES[args.score], COSTS[args.cost]], ["max", "min"]
-        space = search_space((eps_low, eps_high), (k_low, k_high), spec.query_size)
+        space = search_space((eps_low, eps_high), (k_low, k_high), spec.query_size, spec.query_strategy)
         lock = folder_lock(experiment_path(spec), what="search", flag="--name") \
             if "://" not in spec.storage_path else contextlib.nullcontext()
         with lock:
@@ -192,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"search {spec.name}: {args.num_samples} hybrid configurations, NSGA-II maximising "
                   f"validation {args.score} (test F1 is only reported) and minimising {args.cost}, over ε in "
                   f"[{eps_low:g}, {eps_high:g}], k in [{k_low}, {k_high}], query size in {spec.query_size}"
-                  + (", sharing one retrain trajectory per query size" if args.share_prefix else "")
+                  + ("" if spec.query_strategy is None else f", query strategy in {spec.query_strategy}")
+                  + (", sharing one retrain trajectory per query size and strategy" if args.share_prefix else "")
                   + (f"; resumed, {len(session.before.finished)} finished before" if args.resume else ""),
                   flush=True)
             build_tuner(spec, searcher, trials, shared, args.num_samples, session.done_before).fit()

@@ -67,3 +67,11 @@ def test_core_data_learners_and_a_plain_run_never_import_ray():
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"importing the layers below hal.sweep loaded Ray: {out.stdout[:300]}"
+
+
+MAX_LINES = 400  # a module past this holds more than one job: split it
+
+
+def test_every_module_stays_under_400_lines():
+    long = {name: n for name, path in _modules() if (n := len(path.read_text().splitlines())) >= MAX_LINES}
+    assert not long, f"modules of {MAX_LINES}+ lines (split them by what they do): {long}"

@@ -26,9 +26,10 @@ SCRIPT = ROOT / "sweeps" / "eps_k_grid.py"
 # Small, but the ε × k grid below switches at several rounds (tails and copies) and never.
 TINY_RUN = dict(dataset="synthetic", synthetic_size=1200, synthetic_classes=3, learner="tfidf",
                 initial_size=40, rounds=10, epochs=5, tfidf_max_features=2000)
-TIMING = {"train_time_s", "cum_train_time_s", "query_time_s", "eval_time_s", "total_train_time_s"}
+TIMING = {"train_time_s", "cum_train_time_s", "query_time_s", "eval_time_s", "total_train_time_s",
+          "total_query_time_s"}
 # Summary fields that differ between a shared and an independent run of the same configuration.
-RUN_SPECIFIC = {"trial_id", "started_at", "finished_at", "total_train_time_s", "shared_prefix",
+RUN_SPECIFIC = {"trial_id", "started_at", "finished_at", "total_train_time_s", "total_query_time_s", "shared_prefix",
                 "computed_train_samples", "computed_train_time_s", "resources", "plan", "group"}
 
 

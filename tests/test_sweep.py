@@ -186,7 +186,8 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
     config.write_text(yaml.safe_dump({"name": "search", "run": TINY_RUN, "grid": {"query_size": [10, 20]}}))
     script = ROOT / "sweeps" / "optuna_pareto.py"
     done = subprocess.run([sys.executable, str(script), "--config", str(config), "--num-samples", "4",
-                           "--storage-path", str(tmp_path), "--max-concurrent", "2"],
+                           "--storage-path", str(tmp_path), "--max-concurrent", "2",
+                           "--query-strategies", "entropy,coreset"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "python -m analysis.report" in done.stdout
@@ -201,6 +202,7 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
         cfg = s["config"]
         assert cfg["strategy"] == "hybrid" and 0.001 <= cfg["epsilon"] <= 0.05
         assert 1 <= cfg["k"] <= 4 and cfg["query_size"] in (10, 20)
+        assert cfg["query_strategy"] in ("entropy", "coreset")
         # each sample trained only its tail from the shared trajectory, with an independent run's records
         assert s["shared_prefix"]["switch_round"] == s["switch_round"]
         run = make_config(cfg).resolved()
@@ -208,6 +210,7 @@ def test_optuna_search_runs_hybrid_trials_and_finds_a_front(tmp_path):
         assert _untimed(_records(trial_dir)) == _untimed(alone)
     spend = json.loads((search / "sweep_summary.json").read_text())
     assert spend["shared_prefix"] and spend["configurations"] == 4
+    assert "query strategy in ['entropy', 'coreset']" in done.stdout  # searched, one trajectory per choice
     assert not (search / "_prefix").exists(), "the search's fork checkpoints were left behind"
 
 
@@ -249,3 +252,77 @@ def test_optuna_search_resumes_and_refuses_a_second_start(tmp_path):
     for name, mtime in before.items():
         assert (search / name / "summary.json").stat().st_mtime_ns == mtime, f"{name} ran again"
     assert "6 of 6 configurations finished" in done.stdout
+
+
+# --- query strategies as a sweep axis -----------------------------------------------------------
+
+
+def test_query_strategies_are_a_grid_axis_with_their_own_baselines_and_names(tmp_path):
+    from hal.sweep import prefix
+    from hal.sweep.naming import config_name, trial_name
+    from hal.sweep.spec import load_spec, trial_overrides
+
+    config = tmp_path / "grid.yaml"
+    config.write_text(yaml.safe_dump({"name": "qs", "run": TINY_RUN, "grid": {
+        "strategies": ["hybrid", "retrain"], "epsilon": [0.02], "k": [1, 2], "query_size": [10],
+        "query_strategy": ["entropy", "badge"], "seed": [0]}}))
+    runs = trial_overrides(load_spec(config).validate())
+    names = [trial_name(r) for r in runs]
+    assert len(names) == len(set(names)) == 6  # (2 hybrids + retrain) × 2 strategies
+    assert "hybrid_eps0.02_k1_q10_s0" in names and "hybrid_eps0.02_k1_q10_badge_s0" in names
+    assert "retrain_q10_badge_s0" in names and config_name(runs[-1]) == "retrain q=10 badge"
+    groups, independent = prefix.plan_groups(runs, trial_name)
+    # one retrain trajectory per query strategy, each the baseline of its own hybrids
+    assert len(groups) == 2 and not independent
+    for group in groups:
+        assert group.baseline and len({m.run["query_strategy"] for m in group.members}) == 1
+        assert group.trajectory["query_strategy"] == group.members[0].run["query_strategy"]
+    # without the axis the run's own setting holds, and names stay as before
+    from hal.sweep.spec import SweepSpec
+
+    plain = trial_overrides(SweepSpec(run={**TINY_RUN, "query_strategy": "coreset"}, strategies=["retrain"]).validate())
+    assert plain[0]["query_strategy"] == "coreset" and trial_name(plain[0]) == "retrain_q32_coreset_s0"
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--query-strategies", "entropy,qbc"], "unknown query_strategy 'qbc'"),
+    (["--query-strategies", "badge,badge"], "repeats 'badge'"),
+    (["--query-strategies", "bald"], "--query-strategy bald samples predictions with dropout"),
+])
+def test_bad_query_strategy_axis_exits_2_with_one_line(args, phrase, tmp_path):
+    out = _cli(*args, "--storage-path", str(tmp_path), timeout=120)
+    assert out.returncode == 2 and phrase in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+
+
+def test_a_shared_sweep_over_query_strategies_equals_independent_runs(local_ray, tmp_path):
+    from analysis.report import build_report
+    from hal.core.config import make_config
+    from hal.data.inputs import prepare
+    from hal.runs.build import new_loop
+    from hal.sweep.spec import trial_overrides
+    from hal.sweep.tuners import grid_tuner, prepare_shared
+
+    spec = _spec(tmp_path, "qs", query_strategy=["coreset", "badge"], k=[1])
+    runs = trial_overrides(spec)
+    results = grid_tuner(spec, runs, prepare_shared(runs), share_prefix=True).fit()
+    assert not results.errors
+    dirs = {p.name: p for p in (tmp_path / "qs").iterdir() if (p / "summary.json").is_file()}
+    assert sorted(dirs) == sorted(["hybrid_eps0.02_k1_q10_coreset_s0", "retrain_q10_coreset_s0",
+                                   "hybrid_eps0.02_k1_q10_badge_s0", "retrain_q10_badge_s0"])
+    for run in runs:
+        cfg = make_config(run).resolved()
+        alone = [r.to_dict() for r in new_loop(cfg, prepare(cfg))]
+        from hal.sweep.naming import trial_name
+
+        assert _untimed(_records(dirs[trial_name(run)])) == _untimed(alone)
+        summary = json.loads((dirs[trial_name(run)] / "summary.json").read_text())
+        assert summary["total_query_time_s"] > 0 and summary["config"]["query_strategy"] == run["query_strategy"]
+    report = build_report(tmp_path / "qs", tmp_path / "report")
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "query time (s)" in text and "retrain q=10 badge" in text and "retrain q=10 coreset" in text
+    # each hybrid is compared with the retrain run of its own query strategy
+    table = report.table
+    label_of = dict(zip(table["config_id"], table["config"]))
+    for _, row in table[table["strategy"] == "hybrid"].iterrows():
+        assert label_of[row["reference_id"]] == f"retrain q=10 {row['query_strategy']}"

@@ -51,7 +51,8 @@ def test_hparams_page_ticks_strategy_epsilon_k_query_size_seed(tmp_path):
     ticked = [h.name for h in experiment.hparam_infos][:PAGE_TICKS]
     assert set(ticked) == {"strategy", "epsilon", "k", "query_size", "seed"}
     assert len(experiment.hparam_infos) == len(tb.HPARAMS)  # the others are columns, unticked
-    assert [m.name.tag for m in experiment.metric_infos][:PAGE_TICKS] == [t for t, _, _ in tb.FINAL_METRICS]
+    assert [m.name.tag for m in experiment.metric_infos][:PAGE_TICKS] == [t for t, _, _ in tb.FINAL_METRICS][:PAGE_TICKS]
+    assert [m.name.tag for m in experiment.metric_infos][PAGE_TICKS:] == ["final/query_time_s"]
 
 
 def _time_series_groups(tags):

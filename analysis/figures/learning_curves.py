@@ -33,7 +33,7 @@ def plot_learning_curves(rounds: pd.DataFrame, table: pd.DataFrame, keys: Sequen
     if rounds.empty or "val_f1" not in rounds.columns:
         return "learning_curves.png: no per-round records"
     x_cost = "cum_train_samples" if cost == "total_train_samples" else "cum_train_time_s"
-    facet_keys = [k for k in ("dataset", "learner", "query_size") if k in keys]
+    facet_keys = [k for k in ("dataset", "learner", "query_size", "query_strategy") if k in keys]
     # Not binned: each row holds the baselines and the recommended hybrid of one query size.
     panels, left_out = cap(split_facets(table, facet_keys, bin_numeric=False), MAX_ROWS, "facets")
     fig, grid = axes_grid(len(panels) * 2, ncols=2, size=(6.0, 3.9))

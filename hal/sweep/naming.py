@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hal.core.config import RunConfig
 from hal.sweep.plan import TrialPlan, has_plan
+
+DEFAULT_QUERY = RunConfig.query_strategy
 
 
 def short(value: Any, digits: int = 4) -> str:
@@ -15,13 +18,20 @@ def short(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def query_part(run: dict[str, Any], sep: str) -> str:
+    """The run's query strategy, when it is not the default (entropy): folder names of sweeps over
+    entropy alone stay as they were."""
+    name = run.get("query_strategy") or DEFAULT_QUERY
+    return "" if name == DEFAULT_QUERY else f"{sep}{name}"
+
+
 def trial_name(run: dict[str, Any]) -> str:
     """Short, readable trial folder name of a grid configuration (unique within a grid)."""
     if run.get("strategy") == "hybrid":
         head = f"hybrid_eps{run.get('epsilon')}_k{run.get('k')}"
     else:
         head = str(run.get("strategy"))
-    return f"{head}_q{run.get('query_size')}_s{run.get('seed')}"
+    return f"{head}_q{run.get('query_size')}{query_part(run, '_')}_s{run.get('seed')}"
 
 
 def trial_label(trial: Any) -> str:
@@ -36,5 +46,5 @@ def trial_label(trial: Any) -> str:
 def config_name(run: dict[str, Any]) -> str:
     """How a configuration is named in printed lines, e.g. ``hybrid ε=0.01418 k=2 q=32``."""
     if run.get("strategy") == "hybrid":
-        return f"hybrid ε={short(run.get('epsilon'))} k={run.get('k')} q={run.get('query_size')}"
-    return f"{run.get('strategy')} q={run.get('query_size')}"
+        return f"hybrid ε={short(run.get('epsilon'))} k={run.get('k')} q={run.get('query_size')}{query_part(run, ' ')}"
+    return f"{run.get('strategy')} q={run.get('query_size')}{query_part(run, ' ')}"

@@ -230,15 +230,17 @@ class PrefixSearcher(_Searcher):
 
 
 class SampledPrefixSearcher(_Searcher):
-    """Shared prefixes for a searcher that samples switch rules (e.g. ``OptunaSearch`` over ε, k
-    and the query size): one full retrain trajectory per query size keeps a fork after every
-    round (a sampled rule may switch anywhere); each sampled configuration starts as soon as its
+    """Shared prefixes for a searcher that samples switch rules (e.g. ``OptunaSearch`` over ε, k,
+    the query size and the query strategy): one full retrain trajectory per choice of the sampled
+    settings that change retrain rounds (``choices``: query size, query strategy) keeps a fork
+    after every round (a sampled rule may switch anywhere); each sampled configuration starts as soon as its
     switch round is known, and trains only its tail, or nothing when an earlier sample ran the
     same tail or when it never switches. ``sampler`` sees only the sampled configurations.
 
-    ``base`` is the run settings every trial shares; ``query_sizes`` the sampler's choices;
-    ``num_samples`` how many configurations to sample. Forks are kept while samples may still need
-    them: at most one per round and query size, until the last sample has started its tail.
+    ``base`` is the run settings every trial shares; ``choices`` the sampler's choices of each
+    such setting; ``num_samples`` how many configurations to sample. Forks are kept while samples
+    may still need them: at most one per round and trajectory, until the last sample has started
+    its tail.
     Without ``share_prefix`` every sample is an independent run. ``done`` are plans of
     configurations sampled by an earlier run of the sweep (``--resume``): proposed again, not
     sampled again.
@@ -246,7 +248,7 @@ class SampledPrefixSearcher(_Searcher):
 
     MAX_WAITING = 8  # sampled configurations held back until their switch round is known
 
-    def __init__(self, sampler: Searcher, base: dict[str, Any], query_sizes: list[int], num_samples: int,
+    def __init__(self, sampler: Searcher, base: dict[str, Any], choices: dict[str, list[Any]], num_samples: int,
                  storage: Storage, prefix_dir: str, name_of: Callable[[dict[str, Any]], str],
                  metric: Any = None, mode: Any = None, done: list[TrialPlan] | None = None,
                  share_prefix: bool = True) -> None:
@@ -257,8 +259,8 @@ class SampledPrefixSearcher(_Searcher):
         self.share_prefix = share_prefix
         self.base = base
         self.trajectories: dict[str, TrialPlan] = {}
-        for q in query_sizes if share_prefix else []:
-            run = {**base, "query_size": q, "strategy": prefix.RETRAIN}
+        for values in itertools.product(*choices.values()) if share_prefix else []:
+            run = {**base, **dict(zip(choices, values)), "strategy": prefix.RETRAIN}
             key = prefix.group_id({**run, "strategy": prefix.HYBRID})
             self.trajectories[key] = TrialPlan(TRAJECTORY, "trajectory_" + name_of(run).removeprefix("retrain_"),
                                                run, group=key, prefix_dir=prefix_dir, every_fork=True)

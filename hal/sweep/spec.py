@@ -12,24 +12,26 @@ from typing import Any
 
 from hal.core.config import KIND_NAMES, STRATEGIES, convert, has_control_character, make_config
 from hal.core.errors import HalError, shown
+from hal.core.query.registry import check_strategy
 from hal.core.yaml_input import load_yaml
 
 SPEC_KEYS = ("name", "run", "grid", "resources", "max_failures", "storage_path")
-GRID_KEYS = ("strategies", "epsilon", "k", "query_size", "seed")
+GRID_KEYS = ("strategies", "epsilon", "k", "query_size", "query_strategy", "seed")
 RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial", "max_concurrent")
 PATH_KEYS = ("dataset", "data_dir", "cache_dir")
 
 # The type of every value a sweep YAML or flag sets, read by ``hal.core.config.convert``: the same
 # rule as a run key ("1e-9" is a number, ``true`` never is, a list is never one value).
-GRID_TYPES = {"strategies": "str", "epsilon": "float", "k": "int", "query_size": "int", "seed": "int"}
+GRID_TYPES = {"strategies": "str", "epsilon": "float", "k": "int", "query_size": "int",
+              "query_strategy": "str", "seed": "int"}
 SETTING_TYPES = {"name": "str", "storage_path": "str", "address": "str", "cpus_per_trial": "float",
                  "gpus_per_trial": "float", "max_concurrent": "int", "max_failures": "int"}
 EXAMPLES = {"name": "demo_2", "storage_path": "results", "address": "auto", "cpus_per_trial": "1",
             "gpus_per_trial": "0.25", "max_concurrent": "4", "max_failures": "1",
             "strategies": "hybrid, retrain", "epsilon": "0.01, 0.02", "k": "1, 2",
-            "query_size": "16, 32", "seed": "0, 1"}
+            "query_size": "16, 32", "query_strategy": "entropy, badge", "seed": "0, 1"}
 GRID_FLAGS = {"strategies": "--strategies", "epsilon": "--epsilons", "k": "--ks",
-              "query_size": "--query-sizes", "seed": "--seeds"}
+              "query_size": "--query-sizes", "query_strategy": "--query-strategies", "seed": "--seeds"}
 MAX_NAME_BYTES = 100  # a folder name, with room for suffixes (``_optuna``) under the 255-byte limit
 RESOURCE_UNIT = 0.0001  # Ray rounds resource amounts to this; a smaller request would be 0
 
@@ -44,6 +46,8 @@ class SweepSpec:
     epsilon: list[float] = field(default_factory=lambda: [0.01])
     k: list[int] = field(default_factory=lambda: [2])
     query_size: list[int] = field(default_factory=lambda: [32])
+    # None: every trial queries with the run settings' strategy (``run: query_strategy:``)
+    query_strategy: list[str] | None = None
     seed: list[int] = field(default_factory=lambda: [0])
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -61,7 +65,10 @@ class SweepSpec:
         if not isinstance(self.run, dict):
             raise HalError(f"run must be a mapping of run settings, got {shown(self.run)}")
         for key, kind in GRID_TYPES.items():
-            setattr(self, key, grid_values(key, getattr(self, key), kind))
+            if not (key == "query_strategy" and self.query_strategy is None):
+                setattr(self, key, grid_values(key, getattr(self, key), kind))
+        for name in self.query_strategy or []:
+            check_strategy(name)
         for strategy in self.strategies:
             if strategy not in STRATEGIES:
                 raise HalError(f"unknown strategy {shown(strategy)} in the grid: choose from {', '.join(STRATEGIES)}")
@@ -191,13 +198,17 @@ def _known(data: dict, allowed: tuple[str, ...], where: str) -> None:
 
 
 def trial_overrides(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The run settings of every trial: hybrid over ε × k × query size × seed, and each baseline
-    over query size × seed (ε and k mean nothing to them). Each is validated."""
+    """The run settings of every trial: hybrid over ε × k × query size × query strategy × seed,
+    and each baseline over query size × query strategy × seed (ε and k mean nothing to them).
+    Each is validated."""
     trials = []
+    query_strategies = spec.query_strategy or [None]
     for strategy in spec.strategies:
         eps_k = itertools.product(spec.epsilon, spec.k) if strategy == "hybrid" else [(None, None)]
-        for (eps, k), q, seed in itertools.product(list(eps_k), spec.query_size, spec.seed):
+        for (eps, k), q, qs, seed in itertools.product(list(eps_k), spec.query_size, query_strategies, spec.seed):
             run = {**spec.run, "strategy": strategy, "query_size": q, "seed": seed}
+            if qs is not None:
+                run["query_strategy"] = qs
             if eps is not None:
                 run.update(epsilon=eps, k=k)
             trials.append(checked_run(run))

@@ -48,8 +48,11 @@ def grid_searcher(runs: list[dict[str, Any]], share_prefix: bool, storage: Stora
 def sampled_searcher(spec: SweepSpec, sampler: Any, base: dict[str, Any], num_samples: int, share_prefix: bool,
                      storage: Storage, metric: Any, mode: Any, done: list[TrialPlan] | None = None
                      ) -> SampledPrefixSearcher:
-    """The searcher of a sampled sweep (e.g. Optuna over ε, k and the query size)."""
-    return SampledPrefixSearcher(sampler, base, list(spec.query_size), num_samples, storage, prefix_dir(storage),
+    """The searcher of a sampled sweep (e.g. Optuna over ε, k, the query size and strategy)."""
+    choices: dict[str, list[Any]] = {"query_size": list(spec.query_size)}
+    if spec.query_strategy is not None:
+        choices["query_strategy"] = list(spec.query_strategy)
+    return SampledPrefixSearcher(sampler, base, choices, num_samples, storage, prefix_dir(storage),
                                  trial_name, metric=metric, mode=mode, done=done, share_prefix=share_prefix)
 
 
