@@ -3,6 +3,7 @@
     python data/prepare.py ag_news                       # from the Hugging Face hub
     python data/prepare.py imdb --from-csv ~/aclImdb     # from the original files
     python data/prepare.py jigsaw --from-csv ~/jigsaw    # Kaggle's train.csv (+ test files)
+    python data/prepare.py banking77                     # from the hub, or --from-csv the authors' CSVs
 
 Every split gets a ``text`` column (str) and an integer ``label`` column (0-based); Jigsaw also
 keeps its six label columns. See data/README.md for the original files each source expects.
@@ -21,9 +22,9 @@ try:
 except ImportError:  # run as a plain script from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
-from hal.data.datasets import hub_unavailable  # noqa: E402
+from hal.data.datasets import BANKING77_LABELS, hub_unavailable  # noqa: E402
 
-HUB_REPOS = {"ag_news": "fancyzhx/ag_news", "imdb": "stanfordnlp/imdb"}
+HUB_REPOS = {"ag_news": "fancyzhx/ag_news", "imdb": "stanfordnlp/imdb", "banking77": "PolyAI/banking77"}
 JIGSAW_LABELS = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
 JIGSAW_TEST_FRACTION = 0.1  # only used when Kaggle's labelled test files are not given
 SPLIT_SEED = 0
@@ -75,6 +76,23 @@ def ag_news_from_csv(folder: Path) -> dict[str, pd.DataFrame]:
             "title": raw["title"],
             "description": raw["description"],
         })
+    return out
+
+
+def banking77_from_csv(folder: Path) -> dict[str, pd.DataFrame]:
+    """The authors' ``train.csv``/``test.csv`` (PolyAI-LDN/task-specific-datasets,
+    ``banking_data/``): columns ``text`` and ``category`` (the intent's name), numbered as the hub
+    copy numbers them (``hal.data.datasets.BANKING77_LABELS``)."""
+    index = {name: i for i, name in enumerate(BANKING77_LABELS)}
+    out = {}
+    for split in ("train", "test"):
+        path = _need_file(folder / f"{split}.csv")
+        raw = _read(path, ["text", "category"])
+        unknown = sorted(set(raw["category"]) - set(index))
+        if unknown:
+            raise HalError(f"{path}: category {unknown[0]!r} is not one of BANKING77's 77 intents: is this "
+                           "the BANKING77 CSV (columns text, category)?")
+        out[split] = pd.DataFrame({"text": raw["text"], "label": raw["category"].map(index).astype("int64")})
     return out
 
 
@@ -180,7 +198,7 @@ def write(name: str, splits: dict[str, pd.DataFrame], out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (2 on bad input)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=["ag_news", "imdb", "jigsaw"])
+    parser.add_argument("name", choices=["ag_news", "imdb", "jigsaw", "banking77"])
     parser.add_argument("--from-csv", metavar="DIR", type=Path,
                         help="folder with the original files (for imdb: the aclImdb folder)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=Path(__file__).resolve().parent,
@@ -194,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if not folder.is_dir():
                 raise HalError(f"--from-csv {str(folder)!r} is not a directory")
             readers = {"ag_news": ag_news_from_csv, "imdb": imdb_from_folder,
-                       "jigsaw": jigsaw_from_csv}
+                       "jigsaw": jigsaw_from_csv, "banking77": banking77_from_csv}
             splits = readers[args.name](folder)
         paths = write(args.name, splits, args.out.expanduser())
     except HalError as exc:

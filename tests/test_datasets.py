@@ -370,3 +370,21 @@ def test_prepare_ag_news_from_csv(tmp_path, capsys):
     assert prepare.main(["ag_news", "--from-csv", str(tmp_path / "nowhere")]) == 2
     assert prepare.main(["jigsaw", "--out", str(tmp_path / "out")]) == 2
     assert "no freely downloadable copy" in capsys.readouterr().err
+
+
+def test_prepare_banking77_from_the_authors_csv_numbers_intents_as_the_hub_does(tmp_path, capsys):
+    prepare = _prepare_module()
+    src = tmp_path / "src"
+    src.mkdir()
+    names = list(datasets.BANKING77_LABELS)
+    for split in ("train", "test"):
+        pd.DataFrame({"text": [f"query {i} about {n}" for i, n in enumerate(names * 2)],
+                      "category": names * 2}).to_csv(src / f"{split}.csv", index=False)
+    assert prepare.main(["banking77", "--from-csv", str(src), "--out", str(tmp_path / "out")]) == 0
+    train = pd.read_parquet(tmp_path / "out" / "banking77" / "train.parquet")
+    assert train["label"].tolist()[:77] == list(range(77))
+    c = load_corpus(cfg(dataset="banking77", data_dir=str(tmp_path / "out"), val_size=77))
+    assert c.num_classes == 77 and c.label_names[3] == names[3]
+    pd.DataFrame({"text": ["x"], "category": ["no_such_intent"]}).to_csv(src / "train.csv", index=False)
+    assert prepare.main(["banking77", "--from-csv", str(src), "--out", str(tmp_path / "out")]) == 2
+    assert "'no_such_intent' is not one of BANKING77's 77 intents" in capsys.readouterr().err
