@@ -246,65 +246,68 @@ def speed_markdown(runs: pd.DataFrame) -> str:
 
 
 def plots(table: pd.DataFrame, out: Path) -> list[str]:
+    """warm_vs_retrain.png (one row per learner; per dataset Δ test F1 and Δ val AULC of finetune
+    and the chosen hybrid) and cost.png (training and querying seconds per run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
-    cells = [c for c in table[["unit", "dataset"]].drop_duplicates().itertuples(index=False)]
-    fig, axes = plt.subplots(2, len(cells), figsize=(4.6 * len(cells), 7.2), squeeze=False)
-    for j, (unit, dataset) in enumerate(cells):
-        part = table[(table.unit == unit) & (table.dataset == dataset)]
-        strategies = [q for q in QUERY_STRATEGIES if q in set(part.query_strategy)]
-        x = np.arange(len(strategies))
-        for i, (col, what) in enumerate((("final_test_f1_diff", "Δ test F1 vs retrain"),
-                                         ("aulc_diff", "Δ val AULC vs retrain"))):
-            ax = axes[i][j]
-            for offset, (sel, name, color) in enumerate((
-                    (part.name == "finetune", "finetune", "tab:red"),
-                    (part.chosen, "hybrid (chosen on val)", "tab:blue"))):
-                rows = part[sel].set_index("query_strategy").reindex(strategies)
-                ax.errorbar(x + (offset - 0.5) * 0.25, rows[col], yerr=rows[col + "_std"], fmt="o", color=color,
-                            capsize=3, label=name)
-            ax.axhline(0, color="k", lw=0.8)
-            ax.axhspan(-TOLERANCE, TOLERANCE, color="grey", alpha=0.15, lw=0)
-            ax.set_xticks(x, strategies, rotation=35, ha="right", fontsize=8)
-            ax.set_ylabel(f"{what} (mean ± std, 3 seeds)", fontsize=8)
-            ax.set_title(f"{NAMES.get(dataset, dataset)}, {unit}", fontsize=9)
-        axes[0][j].legend(fontsize=7)
-    fig.suptitle(f"Warm starts vs retrain under each query strategy (grey: ±{TOLERANCE} band)", fontsize=10)
+    units = sorted(set(table.unit), key=lambda u: (not u.startswith("tfidf"), u))  # TF-IDF first
+    datasets = [d for d in DATASETS if d in set(table.dataset)] + sorted(set(table.dataset) - set(DATASETS))
+    warm = ((lambda part: part.name == "finetune", "finetune", "tab:red"),
+            (lambda part: part.chosen, "hybrid (chosen on val)", "tab:blue"))
+    fig, axes = plt.subplots(len(units), 2 * len(datasets), figsize=(4.2 * 2 * len(datasets), 3.3 * len(units)),
+                             squeeze=False)
+    for i, unit in enumerate(units):
+        for j, dataset in enumerate(datasets):
+            part = table[(table.unit == unit) & (table.dataset == dataset)]
+            strategies = [q for q in QUERY_STRATEGIES if q in set(part.query_strategy)]
+            x = np.arange(len(strategies))
+            for m, (col, what) in enumerate((("final_test_f1_diff", "Δ test F1"), ("aulc_diff", "Δ val AULC"))):
+                ax = axes[i][2 * j + m]
+                for offset, (select, name, color) in enumerate(warm):
+                    rows = part[select(part)].set_index("query_strategy").reindex(strategies)
+                    ax.errorbar(x + (offset - 0.5) * 0.25, rows[col], yerr=rows[col + "_std"], fmt="o",
+                                color=color, capsize=3, label=name)
+                ax.axhline(0, color="k", lw=0.8)
+                ax.axhspan(-TOLERANCE, TOLERANCE, color="grey", alpha=0.15, lw=0)
+                ax.set_xticks(x, strategies, rotation=35, ha="right", fontsize=8)
+                ax.set_ylabel(f"{what} vs retrain", fontsize=8)
+                ax.set_title(f"{NAMES.get(dataset, dataset)}, {unit}: {what}", fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Warm starts vs retrain under each query strategy: mean ± std over 3 seeds, paired by seed "
+                 f"(grey: ±{TOLERANCE})", fontsize=10)
     fig.tight_layout()
     path = out / "warm_vs_retrain.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    written.append(path.name)
 
-    fig, axes = plt.subplots(1, len(cells), figsize=(4.6 * len(cells), 3.8), squeeze=False)
-    for j, (unit, dataset) in enumerate(cells):
-        ax = axes[0][j]
-        part = table[(table.unit == unit) & (table.dataset == dataset)]
-        strategies = [q for q in QUERY_STRATEGIES if q in set(part.query_strategy)]
-        x = np.arange(len(strategies))
-        for offset, (sel, name, color) in enumerate(((part.name == "retrain", "retrain", "k"),
-                                                     (part.name == "finetune", "finetune", "tab:red"),
-                                                     (part.chosen, "hybrid (chosen)", "tab:blue"))):
-            rows = part[sel].set_index("query_strategy").reindex(strategies)
-            ax.bar(x + (offset - 1) * 0.27, rows.total_train_time_s, 0.25, color=color, alpha=0.55,
-                   label=f"{name}: training")
-            ax.bar(x + (offset - 1) * 0.27, rows.total_query_time_s, 0.25, bottom=rows.total_train_time_s,
-                   color=color, hatch="//", fill=False, label=f"{name}: querying")
-        ax.set_xticks(x, strategies, rotation=35, ha="right", fontsize=8)
-        ax.set_ylabel("seconds per run (seed mean)", fontsize=8)
-        ax.set_title(f"{NAMES.get(dataset, dataset)}, {unit}", fontsize=9)
+    fig, axes = plt.subplots(len(units), len(datasets), figsize=(5.2 * len(datasets), 3.4 * len(units)),
+                             squeeze=False)
+    runs = ((lambda part: part.name == "retrain", "retrain", "dimgrey"), *warm)
+    for i, unit in enumerate(units):
+        for j, dataset in enumerate(datasets):
+            ax = axes[i][j]
+            part = table[(table.unit == unit) & (table.dataset == dataset)]
+            strategies = [q for q in QUERY_STRATEGIES if q in set(part.query_strategy)]
+            x = np.arange(len(strategies))
+            for offset, (select, name, color) in enumerate(runs):
+                rows = part[select(part)].set_index("query_strategy").reindex(strategies)
+                where = x + (offset - 1) * 0.27
+                ax.bar(where, rows.total_train_time_s, 0.25, color=color, alpha=0.6, label=f"{name}: training")
+                ax.bar(where, rows.total_query_time_s, 0.25, bottom=rows.total_train_time_s, facecolor="none",
+                       edgecolor=color, hatch="///", label=f"{name}: querying")
+            ax.set_xticks(x, strategies, rotation=35, ha="right", fontsize=8)
+            ax.set_ylabel("seconds per run (seed mean)", fontsize=8)
+            ax.set_title(f"{NAMES.get(dataset, dataset)}, {unit}", fontsize=9)
     axes[0][0].legend(fontsize=6, ncol=2)
-    fig.suptitle("What a run costs: training (solid) and querying (hatched) seconds", fontsize=10)
+    fig.suptitle("What a run costs: training (solid) and querying (hatched) seconds, one thread", fontsize=10)
     fig.tight_layout()
-    path = out / "cost.png"
-    fig.savefig(path, dpi=110)
+    cost = out / "cost.png"
+    fig.savefig(cost, dpi=100)
     plt.close(fig)
-    written.append(path.name)
-    return written
+    return [path.name, cost.name]
 
 
 def report(results: Path, out: Path, command: str) -> pd.DataFrame:

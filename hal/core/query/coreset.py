@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hal.core.query.geometry import min_sq_distances, sq_distances, unit_rows
+from hal.core.query.geometry import min_sq_distances, sq_distances, sq_norms, unit_rows
 from hal.core.query.request import Query
 
 
@@ -27,10 +27,12 @@ def greedy_k_center(candidates, labeled, size: int) -> np.ndarray:
     """Positions (in ``candidates``) of ``size`` greedy k-center picks: each the candidate whose
     squared distance to its nearest labeled-or-picked row is largest."""
     nearest = min_sq_distances(candidates, labeled)
+    norms = sq_norms(candidates)
     picks: list[int] = []
     for _ in range(size):
         nearest[picks] = -np.inf
         pick = int(np.argmax(nearest))
         picks.append(pick)
-        np.minimum(nearest, sq_distances(candidates, candidates[[pick]])[:, 0], out=nearest)
+        to_pick = sq_distances(candidates, candidates[[pick]], norms, norms[[pick]])[:, 0]
+        np.minimum(nearest, to_pick, out=nearest)
     return np.asarray(picks, dtype=np.int64)

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 Rows = np.ndarray | sp.csr_matrix
 CHUNK = 2048  # rows of a distance block: 2048 x 10,000 float64 is 160 MB at most
+FEW = 256  # rows of a block that ``inner`` makes dense
 
 
 def as_float64(x: Rows) -> Rows:
@@ -35,8 +36,17 @@ def sq_norms(x: Rows) -> np.ndarray:
 
 
 def inner(x: Rows, y: Rows) -> np.ndarray:
-    """Dense ``x @ y.T``."""
-    out = x @ y.T
+    """Dense ``x @ y.T``. A side of few rows (a pick, a seed) is made dense first, and the longer
+    side goes on the left: a matrix times a dense block is many times faster than a product of two
+    sparse matrices, or than a short row block times a long transposed one."""
+    if sp.issparse(y) and y.shape[0] <= FEW:
+        y = y.toarray()
+    if sp.issparse(x) and x.shape[0] <= FEW:
+        x = x.toarray()
+    if x.shape[0] < y.shape[0] and (sp.issparse(y) or not sp.issparse(x)):
+        out = (y @ x.T).T  # the long side on the left: one matrix times a block
+    else:
+        out = x @ y.T
     return out.toarray() if sp.issparse(out) else np.asarray(out)
 
 
