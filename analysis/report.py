@@ -226,8 +226,8 @@ def _markdown(table: pd.DataFrame, keys: Sequence[str], cost: str, score: str, r
         "",
         f"{int(table['n_seeds'].sum())} finished runs in {len(table)} configurations. "
         f"**Chosen on validation:** the Pareto front (★, per dataset) is cost = `{cost}` vs "
-        f"`{chooser}` (seed means), and ◆ marks the recommended hybrid of each dataset, learner and "
-        f"query size (best {chooser} among the hybrids that switched). **Test F1 is the outcome**: "
+        f"`{chooser}` (seed means), and ◆ marks the recommended hybrid of each dataset, learner, "
+        f"query size and query strategy (best {chooser} among the hybrids that switched). **Test F1 is the outcome**: "
         "reported, never used to choose. "
         "Values are mean ± std over seeds; savings and Δ are against `retrain` with the same other "
         "settings (query strategy included), paired by seed. Query time is the seconds spent choosing "

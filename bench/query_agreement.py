@@ -132,6 +132,10 @@ def write_case(path: Path, case: dict, strategy: str, seed: int) -> None:
     np.savez(path, **arrays)
 
 
+def _entropy(probs: np.ndarray) -> np.ndarray:
+    return -(probs * np.log(np.clip(probs, 1e-12, 1))).sum(axis=1)
+
+
 def overlap(a: list[int], b: list[int]) -> float:
     return len(set(a) & set(b)) / SIZE
 
@@ -156,15 +160,19 @@ def badge_embedding_check(case: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
-    p.add_argument("--peer-python", required=True, help="python of an environment with small-text 1.4.1")
+    p.add_argument("--peer-python", help="python of an environment with small-text 1.4.1 (not for --report-only)")
     p.add_argument("--seeds", default="0,1")
     p.add_argument("--results", default=str(OUT_RESULTS))
     p.add_argument("--out", default=str(OUT_DOCS))
+    p.add_argument("--report-only", action="store_true", help="the report again from the saved picks")
     args = p.parse_args(argv)
     results, out = Path(args.results), Path(args.out)
     results.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     command = "python bench/query_agreement.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.report_only:
+        report(results, out, command)
+        return 0
     data_dir = str(Path(args.data_dir).expanduser().resolve())
     rows, cases = [], []
     for dataset in DATASETS:
@@ -187,11 +195,17 @@ def main(argv: list[str] | None = None) -> int:
                         info["hal"] = hal_picks(case, strategy, seed)
                         if strategy == "badge":
                             info["hal_other_seed"] = hal_picks(case, strategy, seed + 100)
+                            info["entropy_candidates"] = float(_entropy(case["probs"][:case["n_unlabeled"]]).mean())
+                            info["entropy_hal"] = float(_entropy(case["probs"][info["hal"]]).mean())
                             info.update(badge_embedding_check(case))
                             width = case["probs"].shape[1] * case["embedding"].shape[1]
                             if case["n_unlabeled"] * width * 8 > PEER_BADGE_LIMIT:
                                 info["peer_skipped"] = (f"small-text would materialise {case['n_unlabeled']:,} x "
                                                         f"{width:,} float64 = {case['n_unlabeled'] * width * 8 / 1e9:.1f} GB")
+                        if strategy == "embedding_kmeans" and sp.issparse(case["embedding"]):
+                            # small-text cannot take sparse rows here (np.matmul): it gets them dense
+                            info["hal_dense"] = hal_picks({**case, "embedding": case["embedding"].toarray()},
+                                                          strategy, seed)
                         if strategy == "cal":  # HAL's scores over small-text's neighbour set
                             n_u = case["n_unlabeled"]
                             emb = unit_rows(case["embedding"])
@@ -202,11 +216,21 @@ def main(argv: list[str] | None = None) -> int:
                             cases.append(results / f"{name}.npz")
                         rows.append(info)
                     print(f"{dataset}/{unit} seed {seed} round {record.round}: frozen", flush=True)
-    peer_out = results / "peer.jsonl"
+    (results / "hal.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     started = time.time()
     subprocess.run([args.peer_python, str(REPO / "bench" / "peer_query_small_text.py"), *map(str, cases),
-                    "--out", str(peer_out)], check=True)
+                    "--out", str(results / "peer.jsonl")], check=True)
     print(f"peer: {len(cases)} cases in {time.time() - started:.0f}s", flush=True)
+    report(results, out, command)
+    return 0
+
+
+def report(results: Path, out: Path, command: str) -> None:
+    """agreement.md and agreement.csv from HAL's picks (hal.jsonl) and the peer's (peer.jsonl)."""
+    rows = [json.loads(line) for line in (results / "hal.jsonl").read_text().splitlines()]
+    cases = {row["case"]: np.load(results / f"{row['case']}.npz") for row in rows
+             if row["strategy"] == "badge" and (results / f"{row['case']}.npz").exists()}
+    peer_out = results / "peer.jsonl"
     peer: dict[str, list[list[int]]] = {}
     for line in peer_out.read_text().splitlines():
         record = json.loads(line)
@@ -218,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         row["agreement"] = overlap(info["hal"], theirs[0]) if theirs else np.nan
         if "hal_with_peer_neighbours" in info and theirs:
             row["agreement_hal_scores_peer_neighbours"] = overlap(info["hal_with_peer_neighbours"], theirs[0])
+        if "hal_dense" in info and theirs:
+            row["agreement_hal_on_dense_rows"] = overlap(info["hal_dense"], theirs[0])
+        if info["case"] in cases and theirs:
+            row["entropy_peer"] = float(_entropy(cases[info["case"]]["probs"][theirs[0]]).mean())
         if "hal_other_seed" in info:
             row["hal_vs_hal_other_seed"] = overlap(info["hal"], info["hal_other_seed"])
             if theirs:
@@ -227,14 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     frame.to_csv(out / "agreement.csv", index=False)
     (out / "agreement.md").write_text(agreement_markdown(frame, command))
     print((out / "agreement.md").read_text())
-    return 0
 
 
 def agreement_markdown(frame: pd.DataFrame, command: str) -> str:
     head = (f"# Agreement with small-text's query strategies (issue 22)\n\n`{command}`, {time.strftime('%Y-%m-%d')}, "
             f"{platform.machine()}, Python {platform.python_version()}; small-text 1.4.1 in its own environment. "
             f"{len(frame)} frozen queries: {CANDIDATES:,} random unlabeled candidates + the labeled set after rounds "
-            f"{', '.join(map(str, ROUNDS))} of an entropy retrain run, seeds {sorted(frame.seed.unique())}; batch {SIZE}. "
+            f"{', '.join(map(str, ROUNDS))} of an entropy retrain run, seeds {', '.join(map(str, sorted(frame.seed.unique())))}; "
+            f"batch {SIZE}. "
             "Agreement = shared picks / 32 (mean, min over cases).\n\n")
     lines = ["| strategy | learner | cases | agreement with small-text (mean, min) | notes |", "|---|---|---|---|---|"]
     for (strategy, unit), g in frame.groupby(["strategy", "unit"], sort=False):
@@ -242,6 +270,12 @@ def agreement_markdown(frame: pd.DataFrame, command: str) -> str:
         if "agreement_hal_scores_peer_neighbours" in g and g.agreement_hal_scores_peer_neighbours.notna().any():
             notes.append(f"HAL's scores over small-text's neighbour set: {g.agreement_hal_scores_peer_neighbours.mean():.3f} "
                          f"(min {g.agreement_hal_scores_peer_neighbours.min():.3f})")
+        if "agreement_hal_on_dense_rows" in g and g.agreement_hal_on_dense_rows.notna().any():
+            notes.append("small-text needs the TF-IDF rows dense; HAL on the same dense rows: "
+                         f"{g.agreement_hal_on_dense_rows.mean():.3f} (min {g.agreement_hal_on_dense_rows.min():.3f})")
+        if "entropy_hal" in g and g.entropy_hal.notna().any():
+            notes.append(f"mean prediction entropy of the picks: HAL {g.entropy_hal.mean():.3f}, small-text "
+                         f"{g.entropy_peer.mean():.3f}, all candidates {g.entropy_candidates.mean():.3f}")
         if "hal_vs_hal_other_seed" in g and g.hal_vs_hal_other_seed.notna().any():
             notes.append(f"HAL vs HAL with another seed: {g.hal_vs_hal_other_seed.mean():.3f}")
         if "peer_vs_peer_second_call" in g and g.peer_vs_peer_second_call.notna().any():

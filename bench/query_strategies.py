@@ -59,7 +59,7 @@ from hal.runs.build import new_loop  # noqa: E402
 
 DATASETS = ("banking77", "ag_news")
 NAMES = {"ag_news": "AG News", "banking77": "BANKING77", "imdb": "IMDb", "jigsaw": "Jigsaw"}
-AL = dict(initial_size=200, query_size=32, rounds=30, pool_subset=0)
+AL = dict(initial_size=200, query_size=32, rounds=30)
 GRID = [(e, k) for e in (0.005, 0.01, 0.02) for k in (1, 2, 3)]
 DEFAULT_HYBRID = (0.02, 2)
 TOLERANCE = 0.005  # of validation F1 and AULC: "keeps retrain's accuracy" when within it
@@ -238,6 +238,8 @@ def speed_markdown(runs: pd.DataFrame) -> str:
     lines = ["| dataset | learner | query strategy | query ÷ train, median round | worst round (max over seeds) | "
              "query s per run | train s per run |", "|---|---|---|---|---|---|---|"]
     part = runs[runs.name == "retrain"]
+    order = {q: i for i, q in enumerate(QUERY_STRATEGIES)}
+    part = part.assign(_q=part.query_strategy.map(order)).sort_values(["unit", "dataset", "_q"], kind="stable")
     for (dataset, unit, qs), g in part.groupby(["dataset", "unit", "query_strategy"], sort=False):
         lines.append(f"| {NAMES.get(dataset, dataset)} | {unit} | {qs} | {g.query_train_ratio_median.median():.2f} | "
                      f"{g.query_train_ratio_max.max():.2f} | {g.total_query_time_s.mean():.1f} | "
@@ -253,6 +255,7 @@ def plots(table: pd.DataFrame, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    table = table[~table.unit.str.contains("subset")]  # the pool-subset runs are a speed check: tables only
     units = sorted(set(table.unit), key=lambda u: (not u.startswith("tfidf"), u))  # TF-IDF first
     datasets = [d for d in DATASETS if d in set(table.dataset)] + sorted(set(table.dataset) - set(DATASETS))
     warm = ((lambda part: part.name == "finetune", "finetune", "tab:red"),
@@ -266,6 +269,9 @@ def plots(table: pd.DataFrame, out: Path) -> list[str]:
             x = np.arange(len(strategies))
             for m, (col, what) in enumerate((("final_test_f1_diff", "Δ test F1"), ("aulc_diff", "Δ val AULC"))):
                 ax = axes[i][2 * j + m]
+                if part.empty:  # this learner did not run on this dataset
+                    ax.axis("off")
+                    continue
                 for offset, (select, name, color) in enumerate(warm):
                     rows = part[select(part)].set_index("query_strategy").reindex(strategies)
                     ax.errorbar(x + (offset - 0.5) * 0.25, rows[col], yerr=rows[col + "_std"], fmt="o",
@@ -290,6 +296,9 @@ def plots(table: pd.DataFrame, out: Path) -> list[str]:
         for j, dataset in enumerate(datasets):
             ax = axes[i][j]
             part = table[(table.unit == unit) & (table.dataset == dataset)]
+            if part.empty:
+                ax.axis("off")
+                continue
             strategies = [q for q in QUERY_STRATEGIES if q in set(part.query_strategy)]
             x = np.arange(len(strategies))
             for offset, (select, name, color) in enumerate(runs):
@@ -340,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--head", default="lbfgs", choices=("lbfgs", "mlp"))
     p.add_argument("--dropout", type=float, default=0.0, help="mlp head: dropout (bald needs it)")
     p.add_argument("--strategies", default=",".join(q for q in QUERY_STRATEGIES if q != "bald"))
+    p.add_argument("--pool-subset", type=int, default=0, help="choose from this many random pool examples "
+                                                                 "(0: the whole pool, as the report's main runs)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (one thread each)")
     p.add_argument("--results", default=str(OUT_RESULTS))
@@ -349,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     results, out = Path(args.results), Path(args.out)
     command = "python bench/query_strategies.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     if not args.report_only:
-        unit = f"{args.features}-{args.head}" + (f"-dropout{args.dropout:g}" if args.dropout else "")
+        unit = (f"{args.features}-{args.head}" + (f"-dropout{args.dropout:g}" if args.dropout else "")
+                + (f"-subset{args.pool_subset}" if args.pool_subset else ""))
         settings = dict(data_dir=str(Path(args.data_dir).expanduser().resolve()), learner=args.features,
-                        head=args.head, **({"dropout": args.dropout} if args.dropout else {}))
+                        head=args.head, pool_subset=args.pool_subset,
+                        **({"dropout": args.dropout} if args.dropout else {}))
         results.mkdir(parents=True, exist_ok=True)
         csv = results / f"runs_{unit}.csv"
         done = set()

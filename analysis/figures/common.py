@@ -57,7 +57,7 @@ CUMULATIVE_LABELS = {
 }
 SCORE_LABELS = {"final_val_f1": "final validation macro-F1", "final_test_f1": "final test macro-F1",
                 "aulc": "validation AULC (val macro-F1 vs labeled, 0–1)"}
-SHORT_KEYS = {"epsilon": "ε", "query_size": "q"}
+SHORT_KEYS = {"epsilon": "ε", "query_size": "q", "query_strategy": "query"}
 DPI = 130
 MAX_PANELS = 12  # panels in one figure; more facets are binned or left out with a note
 MAX_LEVELS = 6  # distinct values of a numeric axis drawn one by one; more are binned

@@ -14,7 +14,7 @@ from analysis.aggregate import BASELINES
 from analysis.figures.common import (COST_LABELS, OKABE_ITO, OTHER_STYLE, SCORE_LABELS, STRATEGY_ORDER,
                                      STRATEGY_STYLE, bottom_legend, by_strategy, cap, figure, legend_marker,
                                      levels, line_handle, log_if_wide, marker_handle, missing, number_labels,
-                                     patch_handle, place_labels, save, split_facets)
+                                     SHORT_KEYS, patch_handle, place_labels, save, split_facets)
 from analysis.pareto import front_by_group
 
 ZOOM_FRACTION = 0.2  # pareto.png zooms on configurations within this share of the best score
@@ -268,7 +268,6 @@ def panel_labels(part: pd.DataFrame, keys: Sequence[str]) -> dict[int, str]:
         values = part[key].dropna()
         if values.astype(str).nunique() > 1:
             shown.append(key)
-    names = {"epsilon": "ε", "query_size": "q"}
     texts = {key: number_labels(v for v in part[key].dropna() if isinstance(v, (int, float, np.number)))
              for key in shown}
     out = {}
@@ -278,7 +277,7 @@ def panel_labels(part: pd.DataFrame, keys: Sequence[str]) -> dict[int, str]:
             value = row.get(key)
             if not missing(value):
                 text = texts[key].get(value, str(value)) if isinstance(value, (int, float, np.number)) else str(value)
-                parts.append(f"{names.get(key, key)}={text}")
+                parts.append(f"{SHORT_KEYS.get(key, key)}={text}")
         out[index] = " ".join(parts)
     return out
 

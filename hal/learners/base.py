@@ -30,7 +30,7 @@ def _adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def _fork_rng(device: torch.device):
+def fork_rng(device: torch.device):
     """Seeding inside leaves the caller's random streams (CPU, and the GPU in use) untouched."""
     if device.type == "cuda":
         return torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()])
@@ -182,7 +182,7 @@ class TorchLearner(ABC):
             lambda module, args: captured.append(args[0].detach().float().cpu())) if embed else None
         probs = []
         try:
-            with _fork_rng(self.device):
+            with fork_rng(self.device):
                 if dropout_seed is not None:
                     torch.manual_seed(dropout_seed)
                     for module in self.model.modules():

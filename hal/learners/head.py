@@ -17,7 +17,7 @@ from torch import nn
 
 from hal.core.device import resolve_device
 from hal.core.learner import FitResult, no_dropout
-from hal.learners.base import TorchLearner
+from hal.learners.base import TorchLearner, fork_rng
 
 
 def build_head(in_features: int, num_outputs: int, hidden_size: int, seed: int) -> nn.Module:
@@ -119,7 +119,7 @@ class HeadLearner(TorchLearner):
                              "without --dropout")
         self.model.eval()
         probs, hidden = [], []
-        with torch.random.fork_rng(devices=[]):
+        with fork_rng(self.device):
             if dropout_seed is not None:
                 torch.manual_seed(dropout_seed)
             for inputs, _ in self.batches(idx, None, self.eval_batch_size, None):

@@ -141,7 +141,8 @@ def format_record(r: RoundRecord, monitor: str = "val") -> str:
     # the rounds after it say "finetune" in the mode column.
     flag = f" *switch: fine-tuning from round {r.round + 1}*" if r.switched and r.mode == "retrain" else ""
     return (f"round {r.round:3d} | labeled {r.labeled:6d} | {r.mode:8s} | val F1 {r.val_f1:.4f} | "
-            f"{name} {delta} | train {r.train_time_s:6.2f}s (cum {r.cum_train_time_s:7.2f}s){test}{flag}")
+            f"{name} {delta} | train {r.train_time_s:6.2f}s (cum {r.cum_train_time_s:7.2f}s) | "
+            f"query {r.query_time_s:5.2f}s{test}{flag}")
 
 
 def prepare_out_dir(out: Path, resume: bool, restart: bool = False) -> None:

@@ -31,7 +31,7 @@ def badge(q: Query) -> np.ndarray:
     """k-means++ seeds of the candidates' gradient embeddings."""
     rep = q.representation
     points = GradientEmbedding(gradient_scale(rep.probs, q.multilabel), rep.embedding)
-    return q.candidates[kmeans_plusplus(points, q.size, q.random_state())]
+    return q.candidates[kmeans_plusplus(points, q.size, q.random_state)]
 
 
 def kmeans_plusplus(points: GradientEmbedding, n_clusters: int,

@@ -22,7 +22,7 @@ def embedding_kmeans(q: Query) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     x = unit_rows(q.representation.embedding)
-    centers = KMeans(n_clusters=q.size, random_state=q.random_state()).fit(x).cluster_centers_
+    centers = KMeans(n_clusters=q.size, random_state=q.random_state).fit(x).cluster_centers_
     return q.candidates[nearest_to_centers(centers, x)]
 
 

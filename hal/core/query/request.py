@@ -4,7 +4,7 @@ once, so each strategy pays only for what it reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -25,7 +25,6 @@ class Query:
     learner: Learner
     multilabel: bool
     pool_subset: int = 0
-    _random_state: np.random.RandomState | None = field(default=None, repr=False)
 
     @cached_property
     def candidates(self) -> np.ndarray:
@@ -50,11 +49,10 @@ class Query:
         """Probabilities and output-layer inputs of ``labeled``."""
         return self.learner.represent(self.labeled)
 
+    @cached_property
     def random_state(self) -> np.random.RandomState:
-        """A legacy ``RandomState`` drawn from ``rng``, for scikit-learn (k-means, k-means++)."""
-        if self._random_state is None:
-            self._random_state = np.random.RandomState(int(self.rng.integers(2**31 - 1)))
-        return self._random_state
+        """A legacy ``RandomState`` seeded from ``rng``, for scikit-learn (k-means, k-means++)."""
+        return np.random.RandomState(int(self.rng.integers(2**31 - 1)))
 
     def top(self, scores: np.ndarray) -> np.ndarray:
         """The ``size`` candidates with the highest ``scores``; ties go to the earlier candidate,
