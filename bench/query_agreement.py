@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(info)
                     print(f"{dataset}/{unit} seed {seed} round {record.round}: frozen", flush=True)
     (results / "hal.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (results / "command.txt").write_text(command + "\n")
     started = time.time()
     subprocess.run([args.peer_python, str(REPO / "bench" / "peer_query_small_text.py"), *map(str, cases),
                     "--out", str(results / "peer.jsonl")], check=True)
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(results: Path, out: Path, command: str) -> None:
     """agreement.md and agreement.csv from HAL's picks (hal.jsonl) and the peer's (peer.jsonl)."""
     rows = [json.loads(line) for line in (results / "hal.jsonl").read_text().splitlines()]
+    command = (results / "command.txt").read_text().strip() if (results / "command.txt").exists() else command
     cases = {row["case"]: np.load(results / f"{row['case']}.npz") for row in rows
              if row["strategy"] == "badge" and (results / f"{row['case']}.npz").exists()}
     peer_out = results / "peer.jsonl"
@@ -273,11 +275,13 @@ def agreement_markdown(frame: pd.DataFrame, command: str) -> str:
         if "agreement_hal_on_dense_rows" in g and g.agreement_hal_on_dense_rows.notna().any():
             notes.append("small-text needs the TF-IDF rows dense; HAL on the same dense rows: "
                          f"{g.agreement_hal_on_dense_rows.mean():.3f} (min {g.agreement_hal_on_dense_rows.min():.3f})")
-        if "entropy_hal" in g and g.entropy_hal.notna().any():
-            notes.append(f"mean prediction entropy of the picks: HAL {g.entropy_hal.mean():.3f}, small-text "
-                         f"{g.entropy_peer.mean():.3f}, all candidates {g.entropy_candidates.mean():.3f}")
-        if "hal_vs_hal_other_seed" in g and g.hal_vs_hal_other_seed.notna().any():
-            notes.append(f"HAL vs HAL with another seed: {g.hal_vs_hal_other_seed.mean():.3f}")
+        both = g[g.agreement.notna()]  # the cases small-text ran: like against like
+        if "entropy_hal" in g and g.entropy_hal.notna().any() and len(both):
+            notes.append(f"mean prediction entropy of the picks ({len(both)} cases both ran): HAL "
+                         f"{both.entropy_hal.mean():.3f}, small-text {both.entropy_peer.mean():.3f}, all candidates "
+                         f"{both.entropy_candidates.mean():.3f}")
+        if "hal_vs_hal_other_seed" in g and g.hal_vs_hal_other_seed.notna().any() and len(both):
+            notes.append(f"HAL vs HAL with another seed: {both.hal_vs_hal_other_seed.mean():.3f}")
         if "peer_vs_peer_second_call" in g and g.peer_vs_peer_second_call.notna().any():
             notes.append(f"small-text vs its own second call: {g.peer_vs_peer_second_call.mean():.3f}")
         if "peer_skipped" in g and g.peer_skipped.notna().any():

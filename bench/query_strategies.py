@@ -65,6 +65,7 @@ DEFAULT_HYBRID = (0.02, 2)
 TOLERANCE = 0.005  # of validation F1 and AULC: "keeps retrain's accuracy" when within it
 OUT_RESULTS = REPO / "results" / "query_strategies"
 OUT_DOCS = REPO / "docs" / "query_strategies"
+COMMANDS_FILE = "commands.txt"  # the commands whose runs are in the results folder, one per line
 RUN_FIELDS = ("dataset", "unit", "query_strategy", "seed", "name", "strategy", "epsilon", "k", "switch_round",
               "final_val_f1", "aulc", "final_test_f1", "total_train_samples", "total_train_time_s",
               "total_query_time_s", "query_train_ratio_median", "query_train_ratio_max")
@@ -327,7 +328,9 @@ def report(results: Path, out: Path, command: str) -> pd.DataFrame:
     table.to_csv(out / "table.csv", index=False)
     seeds = sorted(runs.seed.unique())
     units = runs.groupby(["unit", "dataset"]).query_strategy.nunique()
-    header = (f"`{command}`, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
+    ran = (results / COMMANDS_FILE).read_text().splitlines() if (results / COMMANDS_FILE).exists() else []
+    header = ("Runs made by " + ", ".join(f"`{c}`" for c in ran) + f"; report by `{command}`, "
+              f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}, torch {torch.__version__}. Seeds {', '.join(map(str, seeds))}; "
               "mean ± std over seeds; Δ and ratios against retrain of the same seed (mean of per-seed "
               "values). Cells: " + ", ".join(f"{d}/{u} ({n} strategies)" for (u, d), n in units.items()) + ".\n\n")
@@ -366,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                         head=args.head, pool_subset=args.pool_subset,
                         **({"dropout": args.dropout} if args.dropout else {}))
         results.mkdir(parents=True, exist_ok=True)
+        ran = (results / COMMANDS_FILE).read_text().splitlines() if (results / COMMANDS_FILE).exists() else []
+        if command not in ran:
+            (results / COMMANDS_FILE).write_text("".join(f"{c}\n" for c in [*ran, command]))
         csv = results / f"runs_{unit}.csv"
         done = set()
         if csv.exists():
