@@ -215,12 +215,6 @@ def markdown(table: pd.DataFrame) -> str:
              "Δ val AULC vs retrain | keeps retrain's F1 and AULC | train samples / retrain | train s | query s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in cell_rows(table).iterrows():
-        if r.strategy == "hybrid" and not r.chosen and (r.epsilon, r.k) != DEFAULT_HYBRID:
-            continue
-        if r.strategy == "hybrid" and not r.chosen and table[(table.dataset == r.dataset) & (table.unit == r.unit)
-                                                             & (table.query_strategy == r.query_strategy)
-                                                             & table.chosen].name.eq(r["name"]).any():
-            continue
         retrain = r.strategy == "retrain"
         lines.append(
             f"| {NAMES.get(r.dataset, r.dataset)} | {r.unit} | {r.query_strategy} | {label(r)} | "
