@@ -53,9 +53,10 @@ torch.set_num_threads(1)
 
 from hal.core.config import QUERY_STRATEGIES, make_config  # noqa: E402
 from hal.core.records import write_records, write_summary  # noqa: E402
-from hal.core.switch import new_trigger, reflag  # noqa: E402
+from hal.core.switch import new_trigger, replay  # noqa: E402
 from hal.data.inputs import prepare  # noqa: E402
 from hal.runs.build import new_loop  # noqa: E402
+from when_retraining_pays import fork  # noqa: E402  (bench/ is on the path: this script's folder)
 
 DATASETS = ("banking77", "ag_news")
 NAMES = {"ag_news": "AG News", "banking77": "BANKING77", "imdb": "IMDb", "jigsaw": "Jigsaw"}
@@ -106,22 +107,13 @@ def run_unit(job: tuple) -> list[dict]:
     tails: dict = {}
     for eps, k in GRID:
         cfg = make_config(dict(base, strategy="hybrid", epsilon=eps, k=k)).resolved()
-        trigger = new_trigger(cfg)
-        for record in trunk.records:
-            trigger.update(record.round, record.signal)
+        trigger = replay(new_trigger(cfg), trunk.records)
         s = trigger.switch_round
         if s in tails:  # the same switch round: the same records, only ε and k differ
             loop = tails[s]
             loop.cfg, loop.state.trigger = cfg, trigger
         else:
-            loop = tails[s] = new_loop(cfg, prepared)
-            if s is None:
-                loop.restore(snapshots[-1], check_config=False)
-                loop.state.trigger, loop.state.records = trigger, reflag(loop.state.records, None)
-            else:
-                loop.continue_from_fork(snapshots[s], s)
-            for _ in loop:
-                pass
+            loop = tails[s] = fork(cfg, prepared, snapshots, trigger)
         finish(hybrid_name(eps, k), loop)
     loop = new_loop(make_config(dict(base, strategy="finetune")).resolved(), prepared)
     for _ in loop:

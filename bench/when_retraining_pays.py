@@ -54,7 +54,7 @@ from hal.core.config import make_config  # noqa: E402
 from hal.core.errors import EXIT_USAGE, HalError  # noqa: E402
 from hal.core.loop import ActiveLearningLoop  # noqa: E402
 from hal.core.records import read_records, switch_signal, write_records, write_summary  # noqa: E402
-from hal.core.switch import new_trigger, reflag  # noqa: E402
+from hal.core.switch import new_trigger, reflag, replay  # noqa: E402
 from hal.data.inputs import prepare  # noqa: E402
 from hal.runs.build import new_loop  # noqa: E402
 
@@ -140,9 +140,7 @@ def run_unit(dataset: str, learner: str, seed: int, prepared, data_dir: str, out
         for rule, eps, k in grid:
             hcfg = make_config(dict(base, strategy="hybrid", monitor=monitor, switch_rule=rule,
                                     switch_window=WINDOW, epsilon=eps, k=k, finetune_epochs=warm_epochs)).resolved()
-            trigger = new_trigger(hcfg)
-            for record in trunk.records:
-                trigger.update(record.round, record.signal)
+            trigger = replay(new_trigger(hcfg), trunk.records)
             s = trigger.switch_round
             if s in tails:  # the same switch round: the same records, only the settings differ
                 loop = tails[s]

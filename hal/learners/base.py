@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Iterator
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -169,18 +170,33 @@ class TorchLearner(ABC):
                            "outputs: representation-based query strategies cannot read its representation")
         return layers[-1]
 
+    def describe(self) -> str:
+        """What the learner is called in messages."""
+        return type(self.model).__name__
+
+    def forward_parts(self, inputs: Any, embed: bool, sampling: bool) -> tuple[torch.Tensor, Any]:
+        """Logits of one evaluation batch and, with ``embed``, the output layer's input (captured
+        by a forward hook on ``output_layer``). ``sampling``: MC dropout is on (``outputs`` has
+        switched the model's ``nn.Dropout`` modules on already)."""
+        if not embed:
+            return self.logits(inputs), None
+        captured: list[torch.Tensor] = []
+        hook = self.output_layer().register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+        try:
+            logits = self.logits(inputs)
+        finally:
+            hook.remove()
+        return logits, captured[0].detach().float().cpu().numpy()
+
     @torch.no_grad()
     def outputs(self, idx: np.ndarray, embed: bool, dropout_seed: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities of ``idx`` and, with ``embed``, the output layer's inputs (captured by a
-        forward hook on ``output_layer``); with ``dropout_seed``, dropout on and seeded."""
+                ) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix | None]:
+        """Probabilities of ``idx`` and, with ``embed``, the output layer's inputs
+        (``forward_parts``); with ``dropout_seed``, dropout on and seeded."""
         if dropout_seed is not None and not self.has_dropout:
-            raise no_dropout(type(self.model).__name__)
+            raise no_dropout(self.describe())
         self.model.eval()
-        captured: list[torch.Tensor] = []
-        hook = self.output_layer().register_forward_pre_hook(
-            lambda module, args: captured.append(args[0].detach().float().cpu())) if embed else None
-        probs = []
+        probs, parts = [], []
         try:
             with fork_rng(self.device):
                 if dropout_seed is not None:
@@ -189,16 +205,19 @@ class TorchLearner(ABC):
                         if isinstance(module, nn.Dropout):
                             module.train()
                 for inputs, _ in self.batches(idx, None, self.eval_batch_size, None):
-                    logits = self.logits(inputs).float()
+                    logits, part = self.forward_parts(inputs, embed, dropout_seed is not None)
+                    logits = logits.float()
                     out = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
                     probs.append(out.cpu())
+                    parts.append(part)
         finally:
-            if hook is not None:
-                hook.remove()
             self.model.eval()
         if not probs:
             return np.zeros((0, self.num_outputs), dtype=np.float32), (np.zeros((0, 0), np.float32) if embed else None)
-        return torch.cat(probs).numpy(), (torch.cat(captured).numpy() if embed else None)
+        if not embed:
+            return torch.cat(probs).numpy(), None
+        stacked = sp.vstack(parts).tocsr() if sp.issparse(parts[0]) else np.concatenate(parts)
+        return torch.cat(probs).numpy(), stacked
 
     @property
     @abstractmethod

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from hal.core.device import resolve_device
-from hal.core.learner import FitResult, no_dropout
-from hal.learners.base import TorchLearner, fork_rng
+from hal.core.learner import FitResult
+from hal.learners.base import TorchLearner
 
 
 def build_head(in_features: int, num_outputs: int, hidden_size: int, seed: int) -> nn.Module:
@@ -110,30 +110,17 @@ class HeadLearner(TorchLearner):
     def logits(self, inputs: torch.Tensor | sp.csr_matrix) -> torch.Tensor:
         return self._output(self._hidden(inputs), dropout=self.model.training)
 
-    @torch.no_grad()
-    def outputs(self, idx: np.ndarray, embed: bool, dropout_seed: int | None = None):
-        """Probabilities and, with ``embed``, the output layer's inputs (CSR rows for a linear
-        head over TF-IDF); with ``dropout_seed``, one MC-dropout sample."""
-        if dropout_seed is not None and not self.has_dropout:
-            raise no_dropout(f"the {'linear' if isinstance(self.model, nn.Linear) else 'MLP'} head "
-                             "without --dropout")
-        self.model.eval()
-        probs, hidden = [], []
-        with fork_rng(self.device):
-            if dropout_seed is not None:
-                torch.manual_seed(dropout_seed)
-            for inputs, _ in self.batches(idx, None, self.eval_batch_size, None):
-                h = self._hidden(inputs)
-                logits = self._output(h, dropout=dropout_seed is not None).float()
-                probs.append((torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)).cpu())
-                if embed and not isinstance(self.model, nn.Linear):
-                    hidden.append(h.cpu())
-        out = torch.cat(probs).numpy() if probs else np.zeros((0, self.num_outputs), dtype=np.float32)
+    def describe(self) -> str:
+        return f"the {'linear' if isinstance(self.model, nn.Linear) else 'MLP'} head without --dropout"
+
+    def forward_parts(self, inputs: torch.Tensor | sp.csr_matrix, embed: bool, sampling: bool):
+        """Logits and the output layer's input (CSR rows for a linear head over TF-IDF); with
+        ``sampling``, dropout on the hidden layer."""
+        hidden = self._hidden(inputs)
+        logits = self._output(hidden, dropout=sampling)
         if not embed:
-            return out, None
-        if isinstance(self.model, nn.Linear):
-            return out, self.features[np.asarray(idx)]
-        return out, (torch.cat(hidden).numpy() if hidden else np.zeros((0, self.hidden_size), np.float32))
+            return logits, None
+        return logits, hidden if sp.issparse(hidden) else hidden.detach().float().cpu().numpy()
 
 
 class MlpHeadLearner(HeadLearner):

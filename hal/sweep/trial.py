@@ -24,7 +24,7 @@ from hal.core.checkpoint import CHECKPOINT_FILE
 from hal.core.config import make_config
 from hal.core.errors import HalError
 from hal.core.loop import ActiveLearningLoop, run_summary
-from hal.core.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord, aulc, read_records
+from hal.core.records import RECORDS_FILE, SUMMARY_FILE, RoundRecord, read_records, summarize
 from hal.data.inputs import Prepared, prepare, prepare_key
 from hal.runs.output import RunFiles
 from hal.sweep.plan import PLAN_FILE, TrialPlan
@@ -166,19 +166,19 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+# Run-level figures reported with every round (searchers read them from the last one).
+PROGRESS = ("aulc", "total_train_time_s", "total_train_samples", "total_query_time_s", "final_val_f1",
+            "final_test_f1", "switch_round")
+
+
 def _progress(records: list[RoundRecord], done: bool) -> dict[str, Any]:
-    """Run-level figures reported with every round (searchers read them from the last one)."""
-    last = records[-1]
-    return {
-        "aulc": aulc([r.labeled for r in records], [r.val_f1 for r in records]),
-        "total_train_time_s": last.cum_train_time_s,
-        "total_train_samples": last.cum_train_samples,
-        "total_query_time_s": sum(r.query_time_s for r in records),
-        "final_val_f1": last.val_f1,
-        "final_test_f1": last.test_f1 if done else None,
-        "switch_round": next((r.round for r in records if r.switched), None),
-        "done": done,
-    }
+    """The run summary's figures as they stand after the last of ``records``; the test F1 only
+    once the run is done."""
+    summary = summarize(records, {})
+    progress = {key: summary[key] for key in PROGRESS}
+    if not done:
+        progress["final_test_f1"] = None
+    return {**progress, "done": done}
 
 
 def _finite(metrics: dict[str, Any]) -> dict[str, Any]:

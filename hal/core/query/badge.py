@@ -42,7 +42,7 @@ def kmeans_plusplus(points: GradientEmbedding, n_clusters: int,
     points not yet chosen."""
     n = len(points)
     chosen = [int(np.argmax(points.sq_norms))]
-    closest = _sq_distances(points, np.array(chosen))[0]
+    closest = points.sq_distances(np.array(chosen))[0]
     while len(chosen) < n_clusters:
         total = closest.sum()
         if total <= 0.0:
@@ -51,13 +51,6 @@ def kmeans_plusplus(points: GradientEmbedding, n_clusters: int,
             break
         pick = int(random_state.choice(n, p=closest / total))
         chosen.append(pick)
-        np.minimum(closest, _sq_distances(points, np.array([pick]))[0], out=closest)
+        np.minimum(closest, points.sq_distances(np.array([pick]))[0], out=closest)
     return np.asarray(chosen, dtype=np.int64)
 
-
-def _sq_distances(points: GradientEmbedding, rows: np.ndarray) -> np.ndarray:
-    """Squared distances from ``rows`` to every point, clipped at 0 (a point to itself)."""
-    d = -2.0 * points.inner_rows(rows)
-    d += points.sq_norms[rows, None]
-    d += points.sq_norms[None, :]
-    return np.maximum(d, 0.0, out=d)

@@ -26,8 +26,8 @@ def coreset(q: Query) -> np.ndarray:
 def greedy_k_center(candidates, labeled, size: int) -> np.ndarray:
     """Positions (in ``candidates``) of ``size`` greedy k-center picks: each the candidate whose
     squared distance to its nearest labeled-or-picked row is largest."""
-    nearest = min_sq_distances(candidates, labeled)
     norms = sq_norms(candidates)
+    nearest = min_sq_distances(candidates, labeled, norms)
     picks: list[int] = []
     for _ in range(size):
         nearest[picks] = -np.inf

@@ -59,12 +59,12 @@ def sq_distances(x: Rows, y: Rows, x_sq: np.ndarray | None = None,
     return np.maximum(d, 0.0, out=d)
 
 
-def min_sq_distances(x: Rows, y: Rows) -> np.ndarray:
+def min_sq_distances(x: Rows, y: Rows, x_sq: np.ndarray | None = None) -> np.ndarray:
     """For every row of ``x``, the squared distance to its nearest row of ``y`` (inf without
-    rows in ``y``), in blocks so that memory stays bounded."""
+    rows in ``y``), in blocks so that memory stays bounded. ``x_sq``: ``sq_norms(x)`` if known."""
     if y.shape[0] == 0:
         return np.full(x.shape[0], np.inf)
-    x_sq, y_sq = sq_norms(x), sq_norms(y)
+    x_sq, y_sq = sq_norms(x) if x_sq is None else x_sq, sq_norms(y)
     out = np.empty(x.shape[0])
     for start in range(0, x.shape[0], CHUNK):
         block = slice(start, start + CHUNK)
@@ -102,6 +102,13 @@ class GradientEmbedding:
     def inner_rows(self, rows: np.ndarray) -> np.ndarray:
         """⟨g_r, g_j⟩ for every r in ``rows`` and every j: ``(len(rows), len(self))``."""
         return inner(self.scale[rows], self.scale) * inner(self.features[rows], self.features)
+
+    def sq_distances(self, rows: np.ndarray) -> np.ndarray:
+        """Squared distances from ``rows`` to every point, clipped at 0 (a point to itself)."""
+        d = -2.0 * self.inner_rows(rows)
+        d += self.sq_norms[rows, None]
+        d += self.sq_norms[None, :]
+        return np.maximum(d, 0.0, out=d)
 
     def materialize(self) -> np.ndarray:
         """The embeddings as a dense ``(n, classes × features)`` matrix, class-major (tests)."""
